@@ -1,0 +1,113 @@
+"""User inputs shared by the static analysis and the runtime dump: the source folder, the
+config.json file with --set overrides, and the root (``--root FILE_STEM:NAME`` or auto_map).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+
+AUTO_MAP_KEYS = ("AutoModel", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForVision2Seq")
+
+
+def _fail(code: str, message: str, path: str | Path | None = None) -> AnalyzerError:
+    return AnalyzerError(Diagnostic(code, message, SourceSpan(str(path)) if path else None))
+
+
+@dataclass(frozen=True)
+class RootSpec:
+    """``module`` is a file stem (or dotted module path) relative to the source folder."""
+
+    module: str
+    name: str
+    origin: str  # "--root" or "auto_map.AutoModel" ...
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.name}"
+
+
+def parse_root(text: str) -> RootSpec:
+    module, sep, name = text.partition(":")
+    if not sep or not module or not name or not name.isidentifier():
+        raise _fail("E004", f"--root must look like FILE_STEM:NAME (e.g. deepencoder:build_sam_vit_b), got {text!r}")
+    if module.endswith(".py"):
+        module = module[:-3]
+    if ".." in module or module.startswith((".", "/")) or "/" in module:
+        raise _fail("E004", f"--root module {module!r} must name a file inside the source folder")
+    return RootSpec(module, name, "--root")
+
+
+def source_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise _fail("E002", "source folder does not exist", p)
+    if not p.is_dir():
+        raise _fail("E002", "expected a folder of model source (with config.json)", p)
+    return p.resolve()
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise _fail("E003", f"--set expects key=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # a bare string
+    return key, value
+
+
+def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> tuple[dict, str | None]:
+    """Return (config dict, path string or None). A missing default config.json gives {}."""
+    data: dict = {}
+    shown = None
+    if path is not None:
+        shown = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise _fail("E002", "config file not found", path) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail("E002", f"cannot read config file: {exc}", path) from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AnalyzerError(
+                Diagnostic("E003", f"invalid JSON: {exc.msg}", SourceSpan(str(path), exc.lineno, exc.colno - 1))
+            ) from None
+        if not isinstance(data, dict):
+            raise _fail("E003", "config.json must hold a JSON object", path)
+    for item in overrides:
+        key, value = parse_override(item)
+        data[key] = value
+    return data, shown
+
+
+def root_from_config(config: dict, config_path: str | None) -> RootSpec:
+    auto_map = config.get("auto_map")
+    if isinstance(auto_map, dict):
+        for key in AUTO_MAP_KEYS:
+            ref = auto_map.get(key)
+            if isinstance(ref, list):  # transformers allows [slow, fast] pairs for tokenizers
+                ref = ref[0] if ref else None
+            if isinstance(ref, str) and "." in ref:
+                module, _, name = ref.rpartition(".")
+                if "--" in module:  # "repo--module.Class" refers to another hub repo
+                    raise _fail("E004", f"auto_map.{key} points to another repository: {ref!r}", config_path)
+                return RootSpec(module, name, f"auto_map.{key}")
+    raise _fail(
+        "E004",
+        "no root given: config.json has no auto_map.AutoModel entry; pass --root FILE_STEM:NAME",
+        config_path,
+    )
+
+
+def config_auto_class(config: dict) -> RootSpec | None:
+    ref = config.get("auto_map", {}).get("AutoConfig") if isinstance(config.get("auto_map"), dict) else None
+    if isinstance(ref, str) and "." in ref:
+        module, _, name = ref.rpartition(".")
+        return RootSpec(module, name, "auto_map.AutoConfig")
+    return None

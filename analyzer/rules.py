@@ -1,0 +1,95 @@
+"""Rules are data: YAML files under rules/ loaded into validated, frozen dataclasses.
+
+A bad rule file raises ``AnalyzerError`` (E005) naming the file and the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+def _bad(path: Path, message: str) -> AnalyzerError:
+    return AnalyzerError(Diagnostic("E005", message, SourceSpan(str(path))))
+
+
+def load_yaml(path: Path):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _bad(Path(path), f"cannot read rules file: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        span = SourceSpan(str(path), mark.line + 1, mark.column) if mark else SourceSpan(str(path))
+        raise AnalyzerError(Diagnostic("E005", f"invalid YAML: {getattr(exc, 'problem', exc)}", span)) from None
+
+
+@dataclass(frozen=True)
+class StageRules:
+    default: str
+    prefixes: tuple[tuple[str, str], ...]  # (prefix, stage), longest prefix first
+
+    def stage_of(self, name: str) -> str:
+        for prefix, stage in self.prefixes:
+            if name == prefix or name.startswith(prefix + "."):
+                return stage
+        return self.default
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        seen = []
+        for _, s in self.prefixes:
+            if s not in seen:
+                seen.append(s)
+        if self.default not in seen:
+            seen.append(self.default)
+        return tuple(seen)
+
+
+def load_stages(path: Path | None = None) -> StageRules:
+    path = Path(path) if path else RULES_DIR / "stages.yaml"
+    data = load_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+        raise _bad(path, "expected a mapping with a 'stages' mapping of stage -> [prefixes]")
+    default = data.get("default", "other")
+    if not isinstance(default, str):
+        raise _bad(path, "'default' must be a string")
+    pairs = []
+    for stage, prefixes in data["stages"].items():
+        if not isinstance(stage, str) or not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
+            raise _bad(path, f"stages.{stage}: expected a list of module-name prefixes")
+        pairs.extend((p, stage) for p in prefixes)
+    pairs.sort(key=lambda ps: (-len(ps[0]), ps[0]))
+    return StageRules(default, tuple(pairs))
+
+
+@dataclass(frozen=True)
+class LeafRules:
+    leaf_classes: frozenset[str]
+
+
+def load_leaves(path: Path | None = None) -> LeafRules:
+    path = Path(path) if path else RULES_DIR / "leaves.yaml"
+    data = load_yaml(path)
+    classes = data.get("leaf_classes") if isinstance(data, dict) else None
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise _bad(path, "'leaf_classes' must be a list of class names")
+    return LeafRules(frozenset(classes))
+
+
+@lru_cache(maxsize=None)
+def default_stages() -> StageRules:
+    return load_stages()
+
+
+@lru_cache(maxsize=None)
+def default_leaves() -> LeafRules:
+    return load_leaves()
