@@ -1,0 +1,1107 @@
+"""The partial evaluator: interprets ``__init__`` bodies, and every function they call, over
+LibCST trees. It never executes the analyzed code: names resolve through the source index, and
+torch, the standard library and rule-modeled classes are implemented here or in rules/.
+
+Control of failure: analyzed-code exceptions (a missing config key, ``raise``, an unresolved
+name) become ``EvalRaise`` carrying a diagnostic. Outside an analyzed ``try`` the statement that
+raised is skipped, the module being built is marked partial, and evaluation goes on with the next
+statement. A step budget and a call-depth limit bound the work.
+"""
+from __future__ import annotations
+
+import math
+import operator
+
+import libcst as cst
+
+from analyzer import torch_ops
+from analyzer.diagnostics import Diagnostic, SourceSpan
+from analyzer.sources import SourceIndex, position, resolve_relative
+from analyzer.values import (
+    BoundMethod,
+    BuiltinClass,
+    ClassValue,
+    DType,
+    ExceptionValue,
+    ExternalModule,
+    FunctionValue,
+    Instance,
+    Intrinsic,
+    ModuleObj,
+    PartialValue,
+    SourceModule,
+    SuperValue,
+    Tensor,
+    Unknown,
+    type_name,
+)
+
+STEP_BUDGET = 3_000_000
+MAX_DEPTH = 120
+MAX_RANGE = 1_000_000
+
+
+class EvalRaise(Exception):
+    """An exception raised by (our model of) the analyzed code."""
+
+    def __init__(self, code: str, message: str, span: SourceSpan | None, exc_type: str = "Exception"):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.span = span
+        self.exc_type = exc_type
+
+
+class BudgetExceeded(EvalRaise):
+    pass
+
+
+class _Return(Exception):
+    def __init__(self, value):
+        self.value = value
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class Frame:
+    __slots__ = ("locals", "file", "snippet", "func", "parent", "globals_file")
+
+    def __init__(self, file, snippet, func=None, parent=None):
+        self.locals: dict = {}
+        self.file = file
+        self.snippet = snippet
+        self.func = func
+        self.parent = parent  # enclosing function frame (closures) or comprehension parent
+
+
+_MISSING = object()
+
+BINOPS = {
+    cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul, cst.Divide: operator.truediv,
+    cst.FloorDivide: operator.floordiv, cst.Modulo: operator.mod, cst.Power: operator.pow,
+    cst.LeftShift: operator.lshift, cst.RightShift: operator.rshift, cst.BitOr: operator.or_,
+    cst.BitAnd: operator.and_, cst.BitXor: operator.xor, cst.MatrixMultiply: None,
+}
+AUGOPS = {
+    cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
+    cst.DivideAssign: cst.Divide, cst.FloorDivideAssign: cst.FloorDivide, cst.ModuloAssign: cst.Modulo,
+    cst.PowerAssign: cst.Power, cst.LeftShiftAssign: cst.LeftShift, cst.RightShiftAssign: cst.RightShift,
+    cst.BitOrAssign: cst.BitOr, cst.BitAndAssign: cst.BitAnd, cst.BitXorAssign: cst.BitXor,
+}
+CMPOPS = {
+    cst.Equal: operator.eq, cst.NotEqual: operator.ne, cst.LessThan: operator.lt, cst.LessThanEqual: operator.le,
+    cst.GreaterThan: operator.gt, cst.GreaterThanEqual: operator.ge,
+}
+PLAIN = (int, float, str, bool, type(None), tuple, list, dict, set, frozenset, bytes, complex, range)
+
+
+def is_plain(v) -> bool:
+    return isinstance(v, PLAIN)
+
+
+class Evaluator:
+    def __init__(self, index: SourceIndex, nn_rules, externals, report, attn_implementation=None):
+        self.index = index
+        self.nn_rules = nn_rules
+        self.externals = externals  # analyzer.externals.Externals
+        self.report = report  # callable(Diagnostic, ModuleObj | None)
+        self.attn_implementation = attn_implementation
+        self.steps = 0
+        self.depth = 0
+        self.try_depth = 0
+        self.building: list[ModuleObj] = []
+        self.frames: list[Frame] = []
+        self._module_values: dict[str, object] = {}
+        self._globals: dict[tuple[str, str], object] = {}
+        self._globals_busy: set = set()
+        self._classes: dict[tuple[str, str], ClassValue] = {}
+        self.used_fallbacks: set[str] = set()
+        self.chosen_attn: str | None = None
+        from analyzer import intrinsics
+
+        self.intrinsics = intrinsics
+        self.builtins = intrinsics.python_builtins(self)
+
+    # ------------------------------------------------------------------ diagnostics and spans
+    def span(self, node, frame: Frame | None) -> SourceSpan | None:
+        if frame is None or frame.snippet is None:
+            return None
+        line, col = position(frame.snippet, node)
+        return SourceSpan(frame.file.display, line, col)
+
+    def current_span(self) -> SourceSpan | None:
+        return None
+
+    def warn(self, code: str, message: str, span: SourceSpan | None) -> None:
+        obj = self.building[-1] if self.building else None
+        if obj is not None and code[0] in "EW":
+            obj.partial = True
+        self.report(Diagnostic(code, message, span), obj)
+
+    def fail(self, code: str, message: str, span, exc_type: str = "Exception"):
+        raise EvalRaise(code, message, span, exc_type)
+
+    def tick(self, span=None) -> None:
+        self.steps += 1
+        if self.steps > STEP_BUDGET:
+            raise BudgetExceeded("W107", f"evaluation step budget ({STEP_BUDGET:,} steps) exhausted", span)
+
+    # ------------------------------------------------------------------ modules and globals
+    def module_value(self, name: str, span=None):
+        if name in self._module_values:
+            return self._module_values[name]
+        if self.externals.is_modeled_module(name):
+            value = ExternalModule(name)
+        else:
+            try:
+                file = self.index.find(name)
+            except OSError:
+                file = None
+            value = SourceModule(file) if file is not None else Unknown(f"module '{name}' not found", span, True)
+        self._module_values[name] = value
+        return value
+
+    def module_attr(self, mod, name: str, span):
+        """Attribute ``name`` of a module value (a submodule when not bound in the module)."""
+        if isinstance(mod, ExternalModule):
+            return self.intrinsics.external_attr(self, mod.qualname, name, span)
+        if isinstance(mod, SourceModule):
+            qual = f"{mod.file.module}.{name}" if mod.file.module else name
+            modeled = self.externals.modeled_class(qual)
+            if modeled is not None:
+                return modeled
+            value = self.global_get(mod.file, name, span, missing_ok=True)
+            if value is not _MISSING:
+                return value
+            sub = self.module_value(qual, span)
+            if not isinstance(sub, Unknown):
+                return sub
+            fallback = self.externals.fallback(qual)
+            if fallback is not None:
+                return self.use_fallback(qual, fallback, span)
+            raise EvalRaise("W102", f"module '{mod.file.module}' has no attribute '{name}'", span, "AttributeError")
+        return self.getattr(mod, name, span)
+
+    def use_fallback(self, qual: str, fallback, span):
+        if qual not in self.used_fallbacks:
+            self.used_fallbacks.add(qual)
+            self.report(Diagnostic("I201", f"'{qual}' comes from the YAML fallback in rules/externals.yaml (its source is not installed)", span), None)
+        return self.intrinsics.fallback_value(self, qual, fallback, span)
+
+    def import_value(self, file, target: str, attr: str | None, span):
+        """The value bound by ``import target`` / ``from target import attr`` in ``file``."""
+        absname = resolve_relative(file, target)
+        if attr is None:
+            return self.module_value(absname, span)
+        qual = f"{absname}.{attr}"
+        modeled = self.externals.modeled_class(qual)
+        if modeled is not None:
+            return modeled
+        mod = self.module_value(absname, span)
+        if isinstance(mod, Unknown):
+            fallback = self.externals.fallback(qual)
+            if fallback is not None:
+                return self.use_fallback(qual, fallback, span)
+            return Unknown(f"cannot resolve 'from {target} import {attr}': module '{absname}' not found", span, True)
+        try:
+            return self.module_attr(mod, attr, span)
+        except EvalRaise as e:
+            fallback = self.externals.fallback(qual)
+            if fallback is not None:
+                return self.use_fallback(qual, fallback, span)
+            return Unknown(e.message, span, True)
+
+    def global_get(self, file, name: str, span, missing_ok: bool = False):
+        key = (file.module, name)
+        if key in self._globals:
+            return self._globals[key]
+        if name == "__name__":
+            return file.module
+        facts = file.facts()
+        bindings = facts.bindings.get(name)
+        if not bindings:
+            if missing_ok:
+                return _MISSING
+            raise EvalRaise("W102", f"name '{name}' is not defined", span, "NameError")
+        unconditional = [b for b in bindings if not b.conditional]
+        binding = unconditional[-1] if unconditional else bindings[0]
+        if key in self._globals_busy:
+            return Unknown(f"'{name}' is defined in terms of itself", span)
+        self._globals_busy.add(key)
+        try:
+            value = self._eval_binding(file, name, binding, span)
+        finally:
+            self._globals_busy.discard(key)
+        self._globals[key] = value
+        return value
+
+    def _eval_binding(self, file, name, binding, span):
+        bspan = SourceSpan(file.display, binding.start, 0)
+        if binding.kind == "class":
+            return self.class_value(file, name)
+        if binding.kind in ("import", "from"):
+            return self.import_value(file, binding.module, binding.attr, bspan)
+        snip = file.snippet(binding.start, binding.end)
+        node = snip.node
+        frame = Frame(file, snip)
+        if binding.kind == "def":
+            return self.make_function(node, frame, owner=None)
+        # a top-level assignment: evaluate its statement in a module-scope frame
+        frame.locals = _ModuleScope(self, file)
+        try:
+            self.exec_stmt(node, frame)
+        except EvalRaise as e:
+            return Unknown(e.message, e.span, True)
+        return frame.locals.own.get(name, Unknown(f"'{name}' is not bound by its statement", bspan))
+
+    def class_value(self, file, name: str) -> ClassValue:
+        key = (file.module, name)
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = ClassValue(name, file, file.facts().classes[name])
+            self._classes[key] = cls
+        return cls
+
+    # ------------------------------------------------------------------ classes
+    def bases_of(self, cls) -> list:
+        if isinstance(cls, BuiltinClass):
+            return list(cls.options.get("bases", []))
+        if cls.bases is None:
+            cls.bases = []
+            snip_frame = Frame(cls.file, None)
+            for src in cls.facts.bases_src:
+                try:
+                    expr = cst.parse_expression(src)
+                    value = self.eval(expr, snip_frame)
+                except (EvalRaise, cst.ParserSyntaxError) as e:
+                    value = Unknown(getattr(e, "message", str(e)))
+                if isinstance(value, (ClassValue, BuiltinClass)):
+                    cls.bases.append(value)
+                elif isinstance(value, Unknown):
+                    self.report(
+                        Diagnostic("W103", f"base class '{src}' of {cls.name} is unknown ({value.reason})",
+                                   SourceSpan(cls.file.display, cls.facts.start, 0)),
+                        None,
+                    )
+        return cls.bases
+
+    def mro(self, cls) -> list:
+        if isinstance(cls, BuiltinClass):
+            return [cls] + [c for b in self.bases_of(cls) for c in self.mro(b)]
+        if cls.mro is None:
+            cls.mro = [cls]  # guards against cycles while computing
+            seqs = [self.mro(b) for b in self.bases_of(cls)] + [list(self.bases_of(cls))]
+            result = [cls]
+            seqs = [list(s) for s in seqs if s]
+            while seqs:
+                for seq in seqs:
+                    head = seq[0]
+                    if not any(head in s[1:] for s in seqs):
+                        break
+                else:
+                    head = seqs[0][0]  # inconsistent MRO: fall back to depth-first order
+                result.append(head)
+                seqs = [[c for c in s if c is not head] for s in seqs]
+                seqs = [s for s in seqs if s]
+            cls.mro = result
+        return cls.mro
+
+    def builtin_kind(self, cls) -> BuiltinClass | None:
+        for c in self.mro(cls):
+            if isinstance(c, BuiltinClass) and c.kind != "object":
+                return c
+        return None
+
+    def class_member(self, cls, name: str):
+        """Own member of a class (not inherited); _MISSING when absent."""
+        if isinstance(cls, BuiltinClass):
+            attrs = cls.options.get("class_attrs", {})
+            return attrs[name] if name in attrs else _MISSING
+        if name in cls.ns:
+            return cls.ns[name]
+        binding = cls.facts.members.get(name)
+        if binding is None:
+            return _MISSING
+        if name in cls._evaluating:
+            return Unknown(f"class attribute {cls.name}.{name} refers to itself")
+        cls._evaluating.add(name)
+        try:
+            snip = cls.file.snippet(binding.start, binding.end)
+            frame = Frame(cls.file, snip)
+            if binding.kind == "def":
+                value = self.make_function(snip.node, frame, owner=cls)
+            else:
+                frame.locals = _ClassScope(self, cls)
+                try:
+                    self.exec_stmt(snip.node, frame)
+                    value = frame.locals.own.get(name, _MISSING)
+                except EvalRaise as e:
+                    value = Unknown(e.message, e.span)
+        finally:
+            cls._evaluating.discard(name)
+        cls.ns[name] = value
+        return value
+
+    def lookup_mro(self, cls, name: str, after=None):
+        """(defining class, member) searching the MRO of ``cls``, optionally after class ``after``."""
+        chain = self.mro(cls)
+        if after is not None:
+            if after in chain:
+                chain = chain[chain.index(after) + 1 :]
+            else:
+                chain = []
+        for c in chain:
+            v = self.class_member(c, name)
+            if v is not _MISSING:
+                return c, v
+        return None, _MISSING
+
+    def issubclass(self, cls, parent) -> bool:
+        if cls is parent:
+            return True
+        if isinstance(cls, (ClassValue, BuiltinClass)):
+            for c in self.mro(cls):
+                if c is parent or (isinstance(c, BuiltinClass) and isinstance(parent, BuiltinClass)
+                                   and c.qualname == parent.qualname):
+                    return True
+        return False
+
+    # ------------------------------------------------------------------ functions
+    def make_function(self, node, frame: Frame, owner=None):
+        kind = "function"
+        for dec in getattr(node, "decorators", ()):
+            d = dec.decorator
+            dname = d.value if isinstance(d, cst.Name) else d.attr.value if isinstance(d, cst.Attribute) else None
+            if dname in ("staticmethod", "classmethod", "property"):
+                kind = dname
+            elif isinstance(d, cst.Attribute) and d.attr.value in ("setter", "deleter"):
+                kind = "property_" + d.attr.value
+        qual = f"{frame.file.module}.{owner.name + '.' if owner else ''}{node.name.value}"
+        closure = frame if frame.func is not None else None
+        return FunctionValue(node.name.value, qual, node, frame.snippet, frame.file, closure, owner, kind)
+
+    def call_function(self, fn: FunctionValue, args: list, kwargs: dict, span, self_obj=_MISSING):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise BudgetExceeded("W107", f"call depth limit ({MAX_DEPTH}) reached in {fn.qualname}", span)
+            frame = Frame(fn.file, fn.snippet, fn, fn.closure)
+            if self_obj is not _MISSING:
+                args = [self_obj, *args]
+            self.bind_params(fn, args, kwargs, frame, span)
+            node = fn.node
+            if isinstance(node, cst.Lambda):
+                return self.eval(node.body, frame)
+            try:
+                self.exec_block(node.body, frame)
+            except _Return as r:
+                return r.value
+            return None
+        finally:
+            self.depth -= 1
+
+    def bind_params(self, fn: FunctionValue, args: list, kwargs: dict, frame: Frame, span):
+        params = fn.node.params
+        positional = list(params.posonly_params) + list(params.params)
+        loc = frame.locals
+        defaults_frame = Frame(fn.file, fn.snippet, None, fn.closure)
+        kwargs = dict(kwargs)
+        for i, p in enumerate(positional):
+            pname = p.name.value
+            if i < len(args):
+                loc[pname] = args[i]
+                if pname in kwargs:
+                    raise EvalRaise("W104", f"{fn.name}() got multiple values for argument '{pname}'", span, "TypeError")
+            elif pname in kwargs:
+                loc[pname] = kwargs.pop(pname)
+            elif p.default is not None:
+                loc[pname] = self.eval(p.default, defaults_frame)
+            else:
+                raise EvalRaise("W104", f"{fn.name}() missing required argument '{pname}'", span, "TypeError")
+        extra = args[len(positional):]
+        star = params.star_arg
+        if isinstance(star, cst.Param):
+            loc[star.name.value] = tuple(extra)
+        elif extra:
+            raise EvalRaise("W104", f"{fn.name}() takes {len(positional)} positional arguments but {len(args)} were given", span, "TypeError")
+        for p in params.kwonly_params:
+            pname = p.name.value
+            if pname in kwargs:
+                loc[pname] = kwargs.pop(pname)
+            elif p.default is not None:
+                loc[pname] = self.eval(p.default, defaults_frame)
+            else:
+                raise EvalRaise("W104", f"{fn.name}() missing keyword-only argument '{pname}'", span, "TypeError")
+        if params.star_kwarg is not None:
+            loc[params.star_kwarg.name.value] = kwargs
+        elif kwargs:
+            raise EvalRaise("W104", f"{fn.name}() got an unexpected keyword argument '{next(iter(kwargs))}'", span, "TypeError")
+
+    # ------------------------------------------------------------------ calls
+    def call(self, fn, args: list, kwargs: dict, span):
+        self.tick(span)
+        if isinstance(fn, FunctionValue):
+            if fn.kind == "classmethod" and fn.owner is not None:
+                return self.call_function(fn, args, kwargs, span, self_obj=fn.owner)
+            return self.call_function(fn, args, kwargs, span)
+        if isinstance(fn, BoundMethod):
+            f = fn.func
+            if isinstance(f, FunctionValue):
+                return self.call_function(f, args, kwargs, span, self_obj=fn.obj)
+            return self.call(f, [fn.obj, *args], kwargs, span)
+        if isinstance(fn, Intrinsic):
+            return fn.fn(self, args, kwargs, span)
+        if isinstance(fn, (ClassValue, BuiltinClass)):
+            return self.instantiate(fn, args, kwargs, span)
+        if isinstance(fn, PartialValue):
+            return self.call(fn.func, fn.args + list(args), {**fn.kwargs, **kwargs}, span)
+        if isinstance(fn, Unknown):
+            return Unknown(fn.reason, fn.span or span, True)
+        if isinstance(fn, (Instance, ModuleObj)):
+            _, m = self.lookup_mro(fn.cls, "__call__")
+            if m is not _MISSING and isinstance(m, FunctionValue):
+                return self.call_function(m, args, kwargs, span, self_obj=fn)
+            return Unknown(f"calling a {type_name(fn)} object (its forward) is not evaluated", span)
+        raise EvalRaise("W104", f"'{type_name(fn)}' object is not callable", span, "TypeError")
+
+    def instantiate(self, cls, args: list, kwargs: dict, span):
+        base = self.builtin_kind(cls)
+        kind = base.kind if base is not None else "object"
+        if kind == "exception":
+            return ExceptionValue(cls.name, str(args[0]) if args and is_plain(args[0]) else "")
+        if kind in ("nn", "container", "module_base", "hf_model"):
+            obj = ModuleObj(cls, span)
+        elif kind in ("dict", "attrdict"):
+            obj = Instance(cls, storage={})
+        elif kind in ("plain",):
+            return self.intrinsics.construct_plain(self, base, args, kwargs, span)
+        else:
+            obj = Instance(cls)
+        is_module = isinstance(obj, ModuleObj)
+        if is_module:
+            self.building.append(obj)
+        try:
+            owner, init = self.lookup_mro(cls, "__init__")
+            if isinstance(init, FunctionValue):
+                try:
+                    self.call_function(init, args, kwargs, span, self_obj=obj)
+                except BudgetExceeded:
+                    raise
+                except EvalRaise as e:
+                    if self.try_depth:
+                        raise
+                    self.warn(e.code, e.message, e.span or span)
+            else:
+                self.intrinsics.builtin_init(self, base, obj, args, kwargs, span)
+        finally:
+            if is_module:
+                self.building.pop()
+        return obj
+
+    # ------------------------------------------------------------------ attributes
+    def getattr(self, obj, name: str, span):
+        return self.intrinsics.get_attribute(self, obj, name, span)
+
+    def setattr(self, obj, name: str, value, span):
+        self.intrinsics.set_attribute(self, obj, name, value, span)
+
+    # ------------------------------------------------------------------ statements
+    def exec_block(self, block, frame: Frame):
+        body = block.body
+        if isinstance(block, cst.SimpleStatementSuite):
+            for small in body:
+                self.exec_small(small, frame)
+            return
+        for stmt in body:
+            self.exec_stmt(stmt, frame)
+
+    def exec_stmt(self, stmt, frame: Frame):
+        self.tick()
+        try:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    self.exec_small(small, frame)
+            else:
+                handler = self._compound.get(type(stmt))
+                if handler is None:
+                    raise EvalRaise("W104", f"statement {type(stmt).__name__} is not followed", self.span(stmt, frame))
+                handler(self, stmt, frame)
+        except (_Return, _Break, _Continue, BudgetExceeded):
+            raise
+        except EvalRaise as e:
+            if self.try_depth:
+                raise
+            self.warn(e.code, e.message, e.span or self.span(stmt, frame))
+        except RecursionError:
+            raise BudgetExceeded("W107", "expression nesting too deep to evaluate", self.span(stmt, frame))
+
+    def exec_small(self, node, frame: Frame):
+        t = type(node)
+        if t is cst.Expr:
+            self.eval(node.value, frame)
+        elif t is cst.Assign:
+            value = self.eval(node.value, frame)
+            for target in node.targets:
+                self.assign(target.target, value, frame)
+        elif t is cst.AnnAssign:
+            if node.value is not None:
+                self.assign(node.target, self.eval(node.value, frame), frame)
+        elif t is cst.AugAssign:
+            current = self.eval(node.target, frame)
+            value = self.binop(AUGOPS[type(node.operator)], current, self.eval(node.value, frame), self.span(node, frame), inplace=True)
+            self.assign(node.target, value, frame)
+        elif t is cst.Return:
+            raise _Return(self.eval(node.value, frame) if node.value is not None else None)
+        elif t is cst.Pass:
+            return
+        elif t is cst.Break:
+            raise _Break()
+        elif t is cst.Continue:
+            raise _Continue()
+        elif t is cst.Raise:
+            exc = self.eval(node.exc, frame) if node.exc is not None else None
+            if isinstance(exc, ExceptionValue):
+                msg, etype = f"raises {exc.type_name}: {exc.message}", exc.type_name
+            elif isinstance(exc, (ClassValue, BuiltinClass)):
+                msg, etype = f"raises {exc.name}", exc.name
+            else:
+                msg, etype = "raises an exception", "Exception"
+            raise EvalRaise("W106", msg, self.span(node, frame), etype)
+        elif t is cst.Assert:
+            test = self.eval(node.test, frame)
+            if not isinstance(test, Unknown) and not self.truth(test, self.span(node, frame)):
+                raise EvalRaise("W106", "assertion fails here", self.span(node, frame), "AssertionError")
+        elif t is cst.Import:
+            for alias in node.names:
+                dotted = self.dotted(alias.name)
+                if alias.asname is not None:
+                    frame.locals[alias.asname.name.value] = self.module_value(dotted, self.span(node, frame))
+                else:
+                    top = dotted.split(".")[0]
+                    frame.locals[top] = self.module_value(top, self.span(node, frame))
+        elif t is cst.ImportFrom:
+            target = "." * len(node.relative) + (self.dotted(node.module) if node.module is not None else "")
+            if isinstance(node.names, cst.ImportStar):
+                raise EvalRaise("W104", "'from ... import *' inside a function is not followed", self.span(node, frame))
+            for alias in node.names:
+                attr = self.dotted(alias.name)
+                bound = alias.asname.name.value if alias.asname is not None else attr
+                frame.locals[bound] = self.import_value(frame.file, target, attr, self.span(node, frame))
+        elif t in (cst.Global, cst.Nonlocal):
+            return
+        elif t is cst.Del:
+            self.delete(node.target, frame)
+        else:
+            raise EvalRaise("W104", f"statement {t.__name__} is not followed", self.span(node, frame))
+
+    @staticmethod
+    def dotted(node) -> str:
+        if isinstance(node, cst.Name):
+            return node.value
+        if isinstance(node, cst.Attribute):
+            return f"{Evaluator.dotted(node.value)}.{node.attr.value}"
+        return ""
+
+    def exec_if(self, node, frame):
+        while True:
+            test = self.eval(node.test, frame)
+            span = self.span(node.test, frame)
+            if isinstance(test, Unknown):
+                raise EvalRaise("W105", f"cannot decide this condition: {test.reason}", span)
+            if self.truth(test, span):
+                self.exec_block(node.body, frame)
+                return
+            orelse = node.orelse
+            if orelse is None:
+                return
+            if isinstance(orelse, cst.If):
+                node = orelse
+                continue
+            self.exec_block(orelse.body, frame)
+            return
+
+    def iterate(self, value, span):
+        if isinstance(value, Unknown):
+            raise EvalRaise("W105", f"cannot iterate over an unknown value: {value.reason}", span)
+        return self.intrinsics.iterate(self, value, span)
+
+    def exec_for(self, node, frame):
+        span = self.span(node.iter, frame)
+        items = self.iterate(self.eval(node.iter, frame), span)
+        broke = False
+        for item in items:
+            self.tick(span)
+            self.assign(node.target, item, frame)
+            try:
+                self.exec_block(node.body, frame)
+            except _Break:
+                broke = True
+                break
+            except _Continue:
+                continue
+        if not broke and node.orelse is not None:
+            self.exec_block(node.orelse.body, frame)
+
+    def exec_while(self, node, frame):
+        broke = False
+        while True:
+            span = self.span(node.test, frame)
+            self.tick(span)
+            test = self.eval(node.test, frame)
+            if isinstance(test, Unknown):
+                raise EvalRaise("W105", f"cannot decide this loop condition: {test.reason}", span)
+            if not self.truth(test, span):
+                break
+            try:
+                self.exec_block(node.body, frame)
+            except _Break:
+                broke = True
+                break
+            except _Continue:
+                continue
+        if not broke and node.orelse is not None:
+            self.exec_block(node.orelse.body, frame)
+
+    def exec_try(self, node, frame):
+        self.try_depth += 1
+        try:
+            try:
+                self.exec_block(node.body, frame)
+            finally:
+                self.try_depth -= 1
+        except BudgetExceeded:
+            raise
+        except EvalRaise as e:
+            for h in node.handlers:
+                if h.type is None or self._handler_matches(h.type, e.exc_type, frame):
+                    if h.name is not None:
+                        frame.locals[h.name.name.value] = ExceptionValue(e.exc_type, e.message)
+                    self.exec_block(h.body, frame)
+                    break
+            else:
+                raise
+        else:
+            if node.orelse is not None:
+                self.exec_block(node.orelse.body, frame)
+        finally:
+            if node.finalbody is not None:
+                self.exec_block(node.finalbody.body, frame)
+
+    def _handler_matches(self, type_node, exc_type: str, frame) -> bool:
+        names = []
+        nodes = [e.value for e in type_node.elements] if isinstance(type_node, cst.Tuple) else [type_node]
+        for n in nodes:
+            names.append(n.value if isinstance(n, cst.Name) else n.attr.value if isinstance(n, cst.Attribute) else "")
+        if "Exception" in names or "BaseException" in names:
+            return True
+        families = {"KeyError": "LookupError", "IndexError": "LookupError", "ModuleNotFoundError": "ImportError"}
+        return exc_type in names or families.get(exc_type) in names
+
+    def exec_with(self, node, frame):
+        for item in node.items:
+            value = self.eval(item.item, frame)
+            if item.asname is not None:
+                self.assign(item.asname.name, value, frame)
+        self.exec_block(node.body, frame)
+
+    def exec_def(self, node, frame):
+        frame.locals[node.name.value] = self.make_function(node, frame)
+
+    def exec_classdef(self, node, frame):
+        raise EvalRaise("W104", "a class defined inside a function is not followed", self.span(node, frame))
+
+    _compound = {
+        cst.If: exec_if, cst.For: exec_for, cst.While: exec_while, cst.Try: exec_try,
+        cst.With: exec_with, cst.FunctionDef: exec_def, cst.ClassDef: exec_classdef,
+    }
+
+    # ------------------------------------------------------------------ assignment
+    def assign(self, target, value, frame: Frame):
+        t = type(target)
+        if t is cst.Name:
+            frame.locals[target.value] = value
+        elif t is cst.Attribute:
+            obj = self.eval(target.value, frame)
+            self.setattr(obj, target.attr.value, value, self.span(target, frame))
+        elif t in (cst.Tuple, cst.List):
+            span = self.span(target, frame)
+            items = list(self.iterate(value, span))
+            elements = target.elements
+            star = next((i for i, e in enumerate(elements) if isinstance(e, cst.StarredElement)), None)
+            if star is None:
+                if len(items) != len(elements):
+                    raise EvalRaise("W104", f"cannot unpack {len(items)} values into {len(elements)} targets", span, "ValueError")
+                for e, v in zip(elements, items):
+                    self.assign(e.value, v, frame)
+            else:
+                after = len(elements) - star - 1
+                for e, v in zip(elements[:star], items[:star]):
+                    self.assign(e.value, v, frame)
+                self.assign(elements[star].value, list(items[star: len(items) - after]), frame)
+                for e, v in zip(elements[star + 1:], items[len(items) - after:]):
+                    self.assign(e.value, v, frame)
+        elif t is cst.Subscript:
+            obj = self.eval(target.value, frame)
+            key = self.eval_slice(target.slice, frame)
+            self.intrinsics.set_item(self, obj, key, value, self.span(target, frame))
+        elif t is cst.StarredElement:
+            self.assign(target.value, value, frame)
+        else:
+            raise EvalRaise("W104", f"assignment to {t.__name__} is not followed", self.span(target, frame))
+
+    def delete(self, target, frame):
+        if isinstance(target, cst.Name):
+            frame.locals.pop(target.value, None)
+        elif isinstance(target, cst.Attribute):
+            obj = self.eval(target.value, frame)
+            self.intrinsics.del_attribute(self, obj, target.attr.value, self.span(target, frame))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for e in target.elements:
+                self.delete(e.value, frame)
+        elif isinstance(target, cst.Subscript):
+            obj = self.eval(target.value, frame)
+            key = self.eval_slice(target.slice, frame)
+            self.intrinsics.del_item(self, obj, key, self.span(target, frame))
+
+    # ------------------------------------------------------------------ expressions
+    def eval(self, node, frame: Frame):
+        handler = self._expr.get(type(node))
+        if handler is None:
+            raise EvalRaise("W104", f"expression {type(node).__name__} is not followed", self.span(node, frame))
+        return handler(self, node, frame)
+
+    def lookup(self, name: str, frame: Frame, node):
+        f = frame
+        while f is not None:
+            loc = f.locals
+            if name in loc:
+                return loc[name]
+            f = f.parent
+        if frame.file is not None:
+            value = self.global_get(frame.file, name, None, missing_ok=True)
+            if value is not _MISSING:
+                return value
+        if name in self.builtins:
+            return self.builtins[name]
+        raise EvalRaise("W102", f"name '{name}' is not defined", self.span(node, frame), "NameError")
+
+    def e_name(self, node, frame):
+        v = node.value
+        if v == "True":
+            return True
+        if v == "False":
+            return False
+        if v == "None":
+            return None
+        return self.lookup(v, frame, node)
+
+    def e_attribute(self, node, frame):
+        obj = self.eval(node.value, frame)
+        span = self.span(node, frame) if not is_plain(obj) else None
+        return self.getattr(obj, node.attr.value, span)
+
+    def e_call(self, node, frame):
+        fn = self.eval(node.func, frame)
+        if fn is self.builtins["super"] and not node.args:
+            return self.zero_arg_super(node, frame)
+        args: list = []
+        kwargs: dict = {}
+        for a in node.args:
+            value = self.eval(a.value, frame)
+            if a.star == "*":
+                args.extend(self.iterate(value, self.span(a, frame)))
+            elif a.star == "**":
+                if isinstance(value, Instance) and value.storage is not None:
+                    value = value.storage
+                if not isinstance(value, dict):
+                    raise EvalRaise("W105", "cannot expand ** of an unknown mapping", self.span(a, frame))
+                kwargs.update(value)
+            elif a.keyword is not None:
+                kwargs[a.keyword.value] = value
+            else:
+                args.append(value)
+        return self.call(fn, args, kwargs, self.span(node, frame))
+
+    def zero_arg_super(self, node, frame):
+        f = frame
+        while f is not None and (f.func is None or f.func.owner is None):
+            f = f.parent
+        if f is None:
+            raise EvalRaise("W104", "super() without arguments outside a method", self.span(node, frame))
+        params = f.func.node.params
+        first = (list(params.posonly_params) + list(params.params))[:1]
+        if not first or first[0].name.value not in f.locals:
+            raise EvalRaise("W104", "super() in a method without a self argument", self.span(node, frame))
+        return SuperValue(f.func.owner, f.locals[first[0].name.value])
+
+    def eval_slice(self, elements, frame):
+        keys = []
+        for el in elements:
+            s = el.slice
+            if isinstance(s, cst.Index):
+                keys.append(self.eval(s.value, frame))
+            else:
+                keys.append(slice(
+                    self.eval(s.lower, frame) if s.lower is not None else None,
+                    self.eval(s.upper, frame) if s.upper is not None else None,
+                    self.eval(s.step, frame) if s.step is not None else None,
+                ))
+        return keys[0] if len(keys) == 1 else tuple(keys)
+
+    def e_subscript(self, node, frame):
+        obj = self.eval(node.value, frame)
+        key = self.eval_slice(node.slice, frame)
+        return self.intrinsics.get_item(self, obj, key, self.span(node, frame))
+
+    def binop(self, op_type, left, right, span, inplace=False):
+        return self.intrinsics.binop(self, op_type, left, right, span, inplace)
+
+    def e_binop(self, node, frame):
+        left = self.eval(node.left, frame)
+        right = self.eval(node.right, frame)
+        return self.binop(type(node.operator), left, right, self.span(node, frame))
+
+    def e_unary(self, node, frame):
+        v = self.eval(node.expression, frame)
+        op = type(node.operator)
+        if op is cst.Not:
+            if isinstance(v, Unknown):
+                return v
+            return not self.truth(v, self.span(node, frame))
+        if isinstance(v, Unknown):
+            return v
+        if isinstance(v, Tensor):
+            return Tensor(v.shape, v.dtype)
+        try:
+            return {cst.Minus: operator.neg, cst.Plus: operator.pos, cst.BitInvert: operator.invert}[op](v)
+        except TypeError:
+            raise EvalRaise("W104", f"bad operand type for unary operator: '{type_name(v)}'", self.span(node, frame), "TypeError") from None
+
+    def e_boolop(self, node, frame):
+        left = self.eval(node.left, frame)
+        if isinstance(left, Unknown):
+            return left
+        truth = self.truth(left, self.span(node, frame))
+        if isinstance(node.operator, cst.And):
+            return self.eval(node.right, frame) if truth else left
+        return left if truth else self.eval(node.right, frame)
+
+    def e_compare(self, node, frame):
+        left = self.eval(node.left, frame)
+        for comp in node.comparisons:
+            right = self.eval(comp.comparator, frame)
+            result = self.intrinsics.compare(self, type(comp.operator), left, right, self.span(node, frame))
+            if isinstance(result, Unknown) or not result:
+                return result
+            left = right
+        return True
+
+    def e_ifexp(self, node, frame):
+        test = self.eval(node.test, frame)
+        if isinstance(test, Unknown):
+            raise EvalRaise("W105", f"cannot decide this condition: {test.reason}", self.span(node.test, frame))
+        return self.eval(node.body if self.truth(test, self.span(node, frame)) else node.orelse, frame)
+
+    def truth(self, v, span) -> bool:
+        return self.intrinsics.truth(self, v, span)
+
+    def e_integer(self, node, frame):
+        return int(node.value.replace("_", ""), 0) if not node.value.startswith("0") or node.value in ("0",) or node.value[1:2] in "xXoObB" else int(node.value.replace("_", ""))
+
+    def e_float(self, node, frame):
+        return float(node.value.replace("_", ""))
+
+    def e_imaginary(self, node, frame):
+        return complex(node.value.replace("_", ""))
+
+    def e_string(self, node, frame):
+        v = node.evaluated_value
+        return v
+
+    def e_concat(self, node, frame):
+        left = self.eval(node.left, frame)
+        right = self.eval(node.right, frame)
+        if isinstance(left, Unknown):
+            return left
+        if isinstance(right, Unknown):
+            return right
+        return left + right
+
+    def e_fstring(self, node, frame):
+        out = []
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringText):
+                out.append(part.value)
+                continue
+            v = self.eval(part.expression, frame)
+            if isinstance(v, Unknown):
+                return Unknown(v.reason, v.span)
+            spec = ""
+            if part.format_spec:
+                spec_parts = []
+                for sp in part.format_spec:
+                    if isinstance(sp, cst.FormattedStringText):
+                        spec_parts.append(sp.value)
+                    else:
+                        sv = self.eval(sp.expression, frame)
+                        if isinstance(sv, Unknown):
+                            return Unknown(sv.reason, sv.span)
+                        spec_parts.append(str(sv))
+                spec = "".join(spec_parts)
+            if not is_plain(v):
+                v = self.intrinsics.to_str(self, v)
+            try:
+                if part.conversion == "r":
+                    v = repr(v)
+                elif part.conversion == "s":
+                    v = str(v)
+                out.append(format(v, spec))
+            except (ValueError, TypeError):
+                out.append(str(v))
+        return "".join(out)
+
+    def _elements(self, elements, frame):
+        out = []
+        for el in elements:
+            if isinstance(el, cst.StarredElement):
+                out.extend(self.iterate(self.eval(el.value, frame), self.span(el, frame)))
+            else:
+                out.append(self.eval(el.value, frame))
+        return out
+
+    def e_list(self, node, frame):
+        return self._elements(node.elements, frame)
+
+    def e_tuple(self, node, frame):
+        return tuple(self._elements(node.elements, frame))
+
+    def e_set(self, node, frame):
+        return set(self._elements(node.elements, frame))
+
+    def e_dict(self, node, frame):
+        out = {}
+        for el in node.elements:
+            if isinstance(el, cst.StarredDictElement):
+                v = self.eval(el.value, frame)
+                if isinstance(v, Instance) and v.storage is not None:
+                    v = v.storage
+                if not isinstance(v, dict):
+                    raise EvalRaise("W105", "cannot expand ** of an unknown mapping", self.span(el, frame))
+                out.update(v)
+            else:
+                out[self.eval(el.key, frame)] = self.eval(el.value, frame)
+        return out
+
+    def _comprehension(self, for_in, frame, emit):
+        span = self.span(for_in, frame)
+        items = self.iterate(self.eval(for_in.iter, frame), span)
+        for item in items:
+            self.tick(span)
+            self.assign(for_in.target, item, frame)
+            ok = True
+            for cond in for_in.ifs:
+                test = self.eval(cond.test, frame)
+                if isinstance(test, Unknown):
+                    raise EvalRaise("W105", f"cannot decide this comprehension filter: {test.reason}", self.span(cond, frame))
+                if not self.truth(test, span):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            if for_in.inner_for_in is not None:
+                self._comprehension(for_in.inner_for_in, frame, emit)
+            else:
+                emit()
+
+    def e_listcomp(self, node, frame):
+        inner = Frame(frame.file, frame.snippet, frame.func, frame)
+        out = []
+        self._comprehension(node.for_in, inner, lambda: out.append(self.eval(node.elt, inner)))
+        return out
+
+    def e_setcomp(self, node, frame):
+        return set(self.e_listcomp(node, frame))
+
+    def e_dictcomp(self, node, frame):
+        inner = Frame(frame.file, frame.snippet, frame.func, frame)
+        out = {}
+
+        def emit():
+            out[self.eval(node.key, inner)] = self.eval(node.value, inner)
+
+        self._comprehension(node.for_in, inner, emit)
+        return out
+
+    def e_lambda(self, node, frame):
+        return FunctionValue("<lambda>", f"{frame.file.module}.<lambda>", node, frame.snippet, frame.file, frame, None)
+
+    def e_ellipsis(self, node, frame):
+        return Ellipsis
+
+    def e_namedexpr(self, node, frame):
+        value = self.eval(node.value, frame)
+        self.assign(node.target, value, frame)
+        return value
+
+    _expr = {
+        cst.Name: e_name, cst.Attribute: e_attribute, cst.Call: e_call, cst.Subscript: e_subscript,
+        cst.BinaryOperation: e_binop, cst.UnaryOperation: e_unary, cst.BooleanOperation: e_boolop,
+        cst.Comparison: e_compare, cst.IfExp: e_ifexp, cst.Integer: e_integer, cst.Float: e_float,
+        cst.Imaginary: e_imaginary, cst.SimpleString: e_string, cst.ConcatenatedString: e_concat,
+        cst.FormattedString: e_fstring, cst.List: e_list, cst.Tuple: e_tuple, cst.Set: e_set, cst.Dict: e_dict,
+        cst.ListComp: e_listcomp, cst.GeneratorExp: e_listcomp, cst.SetComp: e_setcomp, cst.DictComp: e_dictcomp,
+        cst.Lambda: e_lambda, cst.Ellipsis: e_ellipsis, cst.NamedExpr: e_namedexpr,
+    }
+
+
+class _ModuleScope(dict):
+    """Locals of a module-level statement: reads fall back to the module's globals."""
+
+    def __init__(self, ev: Evaluator, file):
+        super().__init__()
+        self.ev = ev
+        self.file = file
+        self.own: dict = {}
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name) or bool(self.file.facts().bindings.get(name))
+
+    def __getitem__(self, name):
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        return self.ev.global_get(self.file, name, None)
+
+    def __setitem__(self, name, value):
+        dict.__setitem__(self, name, value)
+        self.own[name] = value
+
+
+class _ClassScope(dict):
+    """Locals of a class-body statement: reads see earlier class members, then module globals."""
+
+    def __init__(self, ev: Evaluator, cls: ClassValue):
+        super().__init__()
+        self.ev = ev
+        self.cls = cls
+        self.own: dict = {}
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name) or name in self.cls.facts.members
+
+    def __getitem__(self, name):
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        v = self.ev.class_member(self.cls, name)
+        if v is _MISSING:
+            raise KeyError(name)
+        return v
+
+    def __setitem__(self, name, value):
+        dict.__setitem__(self, name, value)
+        self.own[name] = value

@@ -1,0 +1,54 @@
+"""rules/externals.yaml: which packages are modeled rather than read, the classes modeled in
+code (torch.nn.Module, PreTrainedModel, PretrainedConfig, EasyDict...), and YAML fallbacks for
+packages whose source is not installed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+from analyzer.rules import RULES_DIR, load_yaml
+from analyzer.values import BuiltinClass
+
+KINDS = {"module_base", "object", "dict", "attrdict", "hf_model", "hf_config", "exception", "plain"}
+
+
+@dataclass
+class Externals:
+    modeled_packages: tuple[str, ...]
+    classes: dict[str, BuiltinClass] = field(default_factory=dict)
+    fallbacks: dict[str, dict] = field(default_factory=dict)
+
+    def is_modeled_module(self, name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in self.modeled_packages)
+
+    def modeled_class(self, qualname: str) -> BuiltinClass | None:
+        return self.classes.get(qualname)
+
+    def fallback(self, qualname: str) -> dict | None:
+        return self.fallbacks.get(qualname)
+
+
+def load_externals(path: Path | None = None) -> Externals:
+    path = Path(path) if path else RULES_DIR / "externals.yaml"
+    data = load_yaml(path)
+
+    def bad(msg):
+        return AnalyzerError(Diagnostic("E005", msg, SourceSpan(str(path))))
+
+    if not isinstance(data, dict):
+        raise bad("expected a mapping")
+    pkgs = data.get("modeled_packages", [])
+    if not isinstance(pkgs, list) or not all(isinstance(p, str) for p in pkgs):
+        raise bad("'modeled_packages' must be a list of package names")
+    ext = Externals(tuple(pkgs))
+    for qual, spec in (data.get("classes") or {}).items():
+        if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+            raise bad(f"classes.{qual}: 'kind' must be one of {sorted(KINDS)}")
+        name = qual.rsplit(".", 1)[-1]
+        ext.classes[qual] = BuiltinClass(name, qual, spec["kind"], options=dict(spec))
+    for qual, spec in (data.get("fallbacks") or {}).items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("entries"), dict):
+            raise bad(f"fallbacks.{qual}: needs 'kind' and an 'entries' mapping")
+        ext.fallbacks[qual] = spec
+    return ext

@@ -1,0 +1,285 @@
+"""Finding and reading source files: the analyzed folder's package root, imported packages on the
+search path, and parsing with LibCST on demand.
+
+Files are indexed cheaply with the standard library's ``ast`` (top-level bindings, class members and
+their line ranges, never executed). The LibCST tree of a definition is parsed only when the
+evaluator needs it, one definition at a time, and positions are resolved only for those snippets.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+
+
+@dataclass
+class Binding:
+    """Where a top-level (or class-level) name is bound."""
+
+    kind: str  # "class" | "def" | "assign" | "import" | "from"
+    start: int  # first line (decorators included)
+    end: int
+    conditional: bool = False
+    # for imports
+    module: str | None = None  # absolute or relative (leading dots) module path
+    attr: str | None = None  # for "from" imports: the imported name
+
+
+@dataclass
+class ClassFacts:
+    name: str
+    start: int
+    end: int
+    bases_src: list[str]
+    members: dict[str, Binding] = field(default_factory=dict)  # methods and class attributes
+
+
+@dataclass
+class ModuleFacts:
+    bindings: dict[str, list[Binding]]
+    classes: dict[str, ClassFacts]
+
+
+class Snippet:
+    """A parsed definition with lazily resolved positions (line offset into its file)."""
+
+    __slots__ = ("node", "offset", "_positions", "_wrapper", "file")
+
+    def __init__(self, node, wrapper, offset, file):
+        self.node = node
+        self._wrapper = wrapper
+        self.offset = offset
+        self._positions = None
+        self.file = file
+
+
+def _bind_target_names(target: ast.AST, out: list[str]) -> None:
+    if isinstance(target, ast.Name):
+        out.append(target.id)
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for t in target.elts:
+            _bind_target_names(t, out)
+    elif isinstance(target, ast.Starred):
+        _bind_target_names(target.value, out)
+
+
+def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool) -> None:
+    for st in stmts:
+        start = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
+        end = st.end_lineno or st.lineno
+        if isinstance(st, ast.ClassDef):
+            bindings.setdefault(st.name, []).append(Binding("class", start, end, conditional))
+            cf = ClassFacts(st.name, start, end, [ast.unparse(b) for b in st.bases])
+            member_bindings: dict[str, list[Binding]] = {}
+            _index_statements(st.body, member_bindings, {}, False)
+            cf.members = {k: v[-1] for k, v in member_bindings.items()}
+            classes[st.name] = cf
+        elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bindings.setdefault(st.name, []).append(Binding("def", start, end, conditional))
+        elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+            names: list[str] = []
+            for t in targets:
+                _bind_target_names(t, names)
+            if isinstance(st, ast.AnnAssign) and st.value is None:
+                continue
+            for n in names:
+                bindings.setdefault(n, []).append(Binding("assign", start, end, conditional))
+        elif isinstance(st, ast.Import):
+            for alias in st.names:
+                if alias.asname:
+                    bindings.setdefault(alias.asname, []).append(
+                        Binding("import", start, end, conditional, module=alias.name)
+                    )
+                else:
+                    top = alias.name.split(".")[0]
+                    bindings.setdefault(top, []).append(Binding("import", start, end, conditional, module=top))
+        elif isinstance(st, ast.ImportFrom):
+            mod = "." * st.level + (st.module or "")
+            for alias in st.names:
+                if alias.name == "*":
+                    continue
+                bindings.setdefault(alias.asname or alias.name, []).append(
+                    Binding("from", start, end, conditional, module=mod, attr=alias.name)
+                )
+        elif isinstance(st, ast.If):
+            _index_statements(st.body, bindings, classes, True)
+            _index_statements(st.orelse, bindings, classes, True)
+        elif isinstance(st, ast.Try):
+            _index_statements(st.body, bindings, classes, True)
+            for h in st.handlers:
+                _index_statements(h.body, bindings, classes, True)
+            _index_statements(st.orelse, bindings, classes, True)
+            _index_statements(st.finalbody, bindings, classes, conditional)
+        elif isinstance(st, ast.With):
+            _index_statements(st.body, bindings, classes, conditional)
+
+
+def index_module(text: str, display: str) -> ModuleFacts:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        raise AnalyzerError(
+            Diagnostic(
+                "E001",
+                f"syntax error: {exc.msg}",
+                SourceSpan(display, exc.lineno or 0, max((exc.offset or 1) - 1, 0)),
+            )
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise AnalyzerError(Diagnostic("E001", f"cannot parse: {type(exc).__name__}", SourceSpan(display))) from None
+    bindings: dict[str, list[Binding]] = {}
+    classes: dict[str, ClassFacts] = {}
+    _index_statements(tree.body, bindings, classes, False)
+    return ModuleFacts(bindings, classes)
+
+
+class SourceFile:
+    """One Python file: its dotted module name, display path, index and parsed snippets."""
+
+    def __init__(self, path: Path, module: str, display: str, is_package: bool, local: bool):
+        self.path = path
+        self.module = module
+        self.display = display
+        self.is_package = is_package  # an __init__.py
+        self.local = local  # inside the analyzed folder's package
+        self._text: str | None = None
+        self._lines: list[str] | None = None
+        self._facts: ModuleFacts | None = None
+        self._snippets: dict[tuple[int, int], Snippet] = {}
+
+    @property
+    def package(self) -> str:
+        """The package used to resolve relative imports from this file."""
+        if self.is_package:
+            return self.module
+        return self.module.rpartition(".")[0]
+
+    def text(self) -> str:
+        if self._text is None:
+            try:
+                raw = self.path.read_bytes()
+            except OSError as exc:
+                raise AnalyzerError(
+                    Diagnostic("E002", f"cannot read source file: {exc.strerror or exc}", SourceSpan(self.display))
+                ) from None
+            try:
+                self._text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise AnalyzerError(
+                    Diagnostic("E001", f"source is not valid UTF-8 (byte {exc.start})", SourceSpan(self.display))
+                ) from None
+        return self._text
+
+    def facts(self) -> ModuleFacts:
+        if self._facts is None:
+            self._facts = index_module(self.text(), self.display)
+        return self._facts
+
+    def snippet(self, start: int, end: int) -> Snippet:
+        """Parse lines start..end (1-based, inclusive) as one statement with LibCST."""
+        key = (start, end)
+        snip = self._snippets.get(key)
+        if snip is None:
+            if self._lines is None:
+                self._lines = self.text().splitlines(keepends=True)
+            body = "".join(self._lines[start - 1 : end])
+            if not body.endswith("\n"):
+                body += "\n"
+            indented = body[:1] in (" ", "\t")
+            code = ("if 1:\n" + body) if indented else body
+            try:
+                module = cst.parse_module(code)
+            except cst.ParserSyntaxError as exc:
+                line = exc.raw_line + start - (2 if indented else 1)
+                raise AnalyzerError(
+                    Diagnostic("E001", f"syntax error: {exc.message}", SourceSpan(self.display, line, exc.raw_column))
+                ) from None
+            stmt = module.body[0]
+            if indented:
+                stmt = stmt.body.body[0]
+            wrapper = module
+            snip = Snippet(stmt, wrapper, start - (2 if indented else 1), self)
+            self._snippets[key] = snip
+        return snip
+
+
+def position(snip: Snippet, node) -> tuple[int, int]:
+    if snip._positions is None:
+        wrapper = MetadataWrapper(snip._wrapper, unsafe_skip_copy=True)
+        snip._positions = wrapper.resolve(PositionProvider)
+    pos = snip._positions.get(node)
+    if pos is None:
+        return (snip.offset + 1, 0)
+    return (pos.start.line + snip.offset, pos.start.column)
+
+
+class SourceIndex:
+    """Resolves dotted module names to files: the analyzed package first, then the search path."""
+
+    def __init__(self, src_dir: Path, search_paths: list[Path] | tuple = ()):
+        self.src_dir = src_dir
+        top = src_dir
+        while (top / "__init__.py").is_file() and (top.parent / "__init__.py").is_file():
+            top = top.parent
+        if (src_dir / "__init__.py").is_file():
+            self.base = top.parent  # the directory that plays sys.path's role for the local package
+            rel = src_dir.relative_to(self.base)
+            self.local_package = ".".join(rel.parts)
+        else:
+            self.base = src_dir  # an anonymous folder: files are top-level modules (file stems)
+            self.local_package = ""
+        self.roots: list[Path] = [Path(p).resolve() for p in search_paths] + [
+            Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd().resolve()
+        ]
+        self._files: dict[str, SourceFile | None] = {}
+
+    def local_module_name(self, stem: str) -> str:
+        return f"{self.local_package}.{stem}" if self.local_package else stem
+
+    def find(self, module: str) -> SourceFile | None:
+        if module in self._files:
+            return self._files[module]
+        found = self._find_in(self.base, module, local=True)
+        if found is None and not (self.local_package and module.split(".")[0] == self.local_package.split(".")[0]):
+            for root in self.roots:
+                found = self._find_in(root, module, local=False)
+                if found is not None:
+                    break
+        self._files[module] = found
+        return found
+
+    def _find_in(self, root: Path, module: str, local: bool) -> SourceFile | None:
+        parts = module.split(".")
+        if not all(p.isidentifier() for p in parts):
+            return None
+        d = root.joinpath(*parts)
+        for path, is_pkg in ((d / "__init__.py", True), (d.with_suffix(".py"), False)):
+            try:
+                if path.is_file():
+                    resolved = path.resolve()
+                    inside = resolved.is_relative_to(self.src_dir)
+                    display = str(resolved.relative_to(self.src_dir)) if inside else str(path.relative_to(root))
+                    return SourceFile(resolved, module, display, is_pkg, inside)
+            except OSError:
+                return None
+        return None
+
+
+def resolve_relative(importer: SourceFile, target: str) -> str:
+    """Absolute module name of ``target`` (which may start with dots) imported from ``importer``."""
+    if not target.startswith("."):
+        return target
+    level = len(target) - len(target.lstrip("."))
+    rest = target[level:]
+    base = importer.package.split(".") if importer.package else []
+    if level - 1 > len(base):
+        return rest  # beyond the top; the caller reports it as unresolved
+    base = base[: len(base) - (level - 1)] if level > 1 else base
+    return ".".join([*base, rest] if rest else base).strip(".")

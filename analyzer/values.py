@@ -1,0 +1,217 @@
+"""The value model of the partial evaluator.
+
+Plain Python data (int, float, str, bool, None, tuple, list, dict) stands for itself. Everything
+else is one of the classes below: known objects of the analyzed program (classes, functions,
+instances, nn.Module objects, tensors as shapes) or ``Unknown`` with a reason and a span. Unknowns
+travel on; they never turn into a silent zero.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from analyzer.diagnostics import SourceSpan
+
+_uid = itertools.count()
+
+
+class Unknown:
+    """A value the evaluator could not determine. ``maybe_module`` marks results of calls and
+    lookups that could have been a module (so assigning it to ``self.x`` may lose a child)."""
+
+    __slots__ = ("reason", "span", "maybe_module")
+
+    def __init__(self, reason: str, span: SourceSpan | None = None, maybe_module: bool = False):
+        self.reason = reason
+        self.span = span
+        self.maybe_module = maybe_module
+
+    def __repr__(self) -> str:
+        return f"Unknown({self.reason!r})"
+
+
+class ExternalModule:
+    """A Python module that is modeled, not read (torch, math, functools...)."""
+
+    __slots__ = ("qualname",)
+
+    def __init__(self, qualname: str):
+        self.qualname = qualname
+
+    def __repr__(self) -> str:
+        return f"<module {self.qualname}>"
+
+
+class SourceModule:
+    """A Python module whose source file the evaluator reads."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file):
+        self.file = file
+
+    def __repr__(self) -> str:
+        return f"<source module {self.file.module}>"
+
+
+class BuiltinClass:
+    """A class the evaluator models in code or by rule: torch.nn builtins, containers, bases
+    such as torch.nn.Module, dict-like config holders, transformers' base classes."""
+
+    __slots__ = ("name", "qualname", "kind", "rule", "options")
+
+    def __init__(self, name: str, qualname: str, kind: str, rule=None, options: dict | None = None):
+        self.name = name
+        self.qualname = qualname
+        self.kind = kind  # "nn" | "container" | "module_base" | "object" | "dict" | "attrdict" | "hf_config" | "hf_model" | "exception"
+        self.rule = rule
+        self.options = options or {}
+
+    def __repr__(self) -> str:
+        return f"<builtin class {self.qualname}>"
+
+
+class ClassValue:
+    """A class defined in read source."""
+
+    __slots__ = ("name", "qualname", "file", "facts", "bases", "mro", "ns", "_evaluating")
+
+    def __init__(self, name: str, file, facts):
+        self.name = name
+        self.qualname = f"{file.module}.{name}" if file.module else name
+        self.file = file
+        self.facts = facts
+        self.bases: list | None = None
+        self.mro: list | None = None
+        self.ns: dict = {}  # evaluated class-body members
+        self._evaluating: set = set()
+
+    def __repr__(self) -> str:
+        return f"<class {self.qualname}>"
+
+
+class FunctionValue:
+    __slots__ = ("name", "qualname", "node", "snippet", "file", "closure", "owner", "kind")
+
+    def __init__(self, name, qualname, node, snippet, file, closure=None, owner=None, kind="function"):
+        self.name = name
+        self.qualname = qualname
+        self.node = node  # libcst FunctionDef or Lambda
+        self.snippet = snippet
+        self.file = file
+        self.closure = closure  # the enclosing Frame for nested functions
+        self.owner = owner  # the ClassValue defining it (for zero-argument super())
+        self.kind = kind  # "function" | "staticmethod" | "classmethod" | "property"
+
+    def __repr__(self) -> str:
+        return f"<function {self.qualname}>"
+
+
+class Intrinsic:
+    """A function the evaluator implements itself: fn(evaluator, args, kwargs, span) -> value."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name: str, fn):
+        self.name = name
+        self.fn = fn
+
+    def __repr__(self) -> str:
+        return f"<intrinsic {self.name}>"
+
+
+class BoundMethod:
+    __slots__ = ("obj", "func")
+
+    def __init__(self, obj, func):
+        self.obj = obj
+        self.func = func
+
+
+class PartialValue:
+    __slots__ = ("func", "args", "kwargs")
+
+    def __init__(self, func, args, kwargs):
+        self.func = func
+        self.args = list(args)
+        self.kwargs = dict(kwargs)
+
+
+class SuperValue:
+    __slots__ = ("after", "obj")
+
+    def __init__(self, after, obj):
+        self.after = after  # the class after which the MRO search starts
+        self.obj = obj
+
+
+class Instance:
+    """An object of a read (non-module) class, or of a dict-like builtin (storage holds its items)."""
+
+    __slots__ = ("cls", "attrs", "storage", "uid")
+
+    def __init__(self, cls, storage: dict | None = None):
+        self.cls = cls
+        self.attrs: dict = {}
+        self.storage = storage
+        self.uid = next(_uid)
+
+    def __repr__(self) -> str:
+        return f"<{getattr(self.cls, 'name', '?')} instance>"
+
+
+@dataclass(eq=False)
+class Tensor:
+    shape: tuple | None  # None: unknown shape
+    dtype: str = "float32"
+    is_param: bool = False
+    why_unknown: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.shape}, {self.dtype}{', param' if self.is_param else ''})"
+
+
+class DType:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+
+@dataclass(eq=False)
+class ModuleObj:
+    """An nn.Module instance: registered children, parameters and buffers in order."""
+
+    cls: object  # ClassValue | BuiltinClass
+    span: SourceSpan | None = None
+    modules: dict = field(default_factory=dict)  # name -> ModuleObj | None
+    params: dict = field(default_factory=dict)  # name -> Tensor | None
+    buffers: dict = field(default_factory=dict)  # name -> Tensor | None
+    non_persistent: set = field(default_factory=set)
+    attrs: dict = field(default_factory=dict)
+    partial: bool = False
+    uid: int = field(default_factory=lambda: next(_uid))
+
+    def __repr__(self) -> str:
+        return f"<module {getattr(self.cls, 'name', '?')}>"
+
+
+class ExceptionValue:
+    __slots__ = ("type_name", "message")
+
+    def __init__(self, type_name: str, message: str):
+        self.type_name = type_name
+        self.message = message
+
+
+def type_name(v) -> str:
+    if isinstance(v, (ModuleObj, Instance)):
+        return getattr(v.cls, "name", "object")
+    if isinstance(v, (ClassValue, BuiltinClass)):
+        return "type"
+    if isinstance(v, Tensor):
+        return "Parameter" if v.is_param else "Tensor"
+    return type(v).__name__
