@@ -447,6 +447,8 @@ class Evaluator:
     def call(self, fn, args: list, kwargs: dict, span):
         self.tick(span)
         if isinstance(fn, FunctionValue):
+            if self.externals.is_environment_probe(fn.qualname):
+                return Unknown(f"{fn.qualname}() probes the installed environment", span)
             if fn.kind == "classmethod" and fn.owner is not None:
                 return self.call_function(fn, args, kwargs, span, self_obj=fn.owner)
             return self.call_function(fn, args, kwargs, span)

@@ -3,6 +3,7 @@ code (torch.nn.Module, PreTrainedModel, PretrainedConfig, EasyDict...), and YAML
 packages whose source is not installed."""
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,15 @@ class Externals:
     modeled_packages: tuple[str, ...]
     classes: dict[str, BuiltinClass] = field(default_factory=dict)
     fallbacks: dict[str, dict] = field(default_factory=dict)
+    environment_probes: tuple[str, ...] = ()
+    _probe_cache: dict = field(default_factory=dict)
+
+    def is_environment_probe(self, qualname: str) -> bool:
+        hit = self._probe_cache.get(qualname)
+        if hit is None:
+            hit = any(fnmatch.fnmatchcase(qualname, p) for p in self.environment_probes)
+            self._probe_cache[qualname] = hit
+        return hit
 
     def is_modeled_module(self, name: str) -> bool:
         return any(name == p or name.startswith(p + ".") for p in self.modeled_packages)
@@ -41,7 +51,10 @@ def load_externals(path: Path | None = None) -> Externals:
     pkgs = data.get("modeled_packages", [])
     if not isinstance(pkgs, list) or not all(isinstance(p, str) for p in pkgs):
         raise bad("'modeled_packages' must be a list of package names")
-    ext = Externals(tuple(pkgs))
+    probes = data.get("environment_probes", [])
+    if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
+        raise bad("'environment_probes' must be a list of qualified-name patterns")
+    ext = Externals(tuple(pkgs), environment_probes=tuple(probes))
     for qual, spec in (data.get("classes") or {}).items():
         if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
             raise bad(f"classes.{qual}: 'kind' must be one of {sorted(KINDS)}")
