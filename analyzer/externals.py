@@ -11,7 +11,7 @@ from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 from analyzer.rules import RULES_DIR, load_yaml
 from analyzer.values import BuiltinClass
 
-KINDS = {"module_base", "object", "dict", "attrdict", "hf_model", "hf_config", "exception", "plain"}
+KINDS = {"tensor", "module_base", "object", "dict", "attrdict", "hf_model", "hf_config", "exception", "plain"}
 
 
 @dataclass

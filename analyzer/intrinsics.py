@@ -641,7 +641,7 @@ def external_attr(ev, modname: str, name: str, span):
         if name in DTYPE_NAMES:
             return DType(torch_ops.DTYPES[name])
         if name in ("Tensor",):
-            return BuiltinClass("Tensor", "torch.Tensor", "object")
+            return BuiltinClass("Tensor", "torch.Tensor", "tensor")
         if name in ("FloatTensor", "LongTensor"):
             return _torch_fn(name)
         return _torch_fn(name)
