@@ -1006,6 +1006,8 @@ def walk_listing(obj: ModuleObj, which: str):
 def _missing(ev, obj, name, span):
     if isinstance(obj, Instance) and _kind(ev, obj.cls) == "hf_config":
         raise _err("W101", f"config has no key '{name}' (not in config.json nor a default of {obj.cls.name})", span, "AttributeError")
+    if isinstance(obj, Instance) and _kind(ev, obj.cls) == "attrdict":
+        raise _err("W101", f"config ({obj.cls.name}) has no key '{name}'", span, "AttributeError")
     raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
 
 

@@ -1,0 +1,46 @@
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def write_package(root: Path, files: dict[str, str], config: dict | None = None) -> Path:
+    """Write a small model folder: {file name: dedented source}, plus config.json."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    if config is not None:
+        (root / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return root
+
+
+def rows(tree):
+    """The fields named_modules() determines, for comparisons."""
+    return [
+        (m.name, m.cls, m.class_qualname, dict(m.params),
+         {k: (b.shape, b.dtype, b.persistent) for k, b in m.buffers.items()})
+        for m in tree.modules
+    ]
+
+
+def differences(static_tree, runtime_tree) -> list[str]:
+    a, b = rows(static_tree), rows(runtime_tree)
+    out = []
+    if len(a) != len(b):
+        out.append(f"{len(a)} static modules vs {len(b)} runtime modules")
+    for x, y in zip(a, b):
+        if x != y:
+            out.append(f"static  {x}\nruntime {y}")
+    return out
+
+
+@pytest.fixture
+def pkg(tmp_path):
+    def make(files, config=None, name="model"):
+        return write_package(tmp_path / name, files, config)
+
+    return make
