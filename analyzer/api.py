@@ -16,7 +16,7 @@ from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 from analyzer.evaluator import EvalRaise, Evaluator
 from analyzer.externals import load_externals
 from analyzer.rules import default_leaves, default_stages, load_stages
-from analyzer.sources import SourceIndex
+from analyzer.sources import SourceIndex, resolve_span
 from analyzer.tagging import tag
 from analyzer.torch_rules import load_torch_rules
 from analyzer.tree import ModuleTree
@@ -63,7 +63,7 @@ def analyze(
 
     index = SourceIndex(src_dir, [Path(p) for p in search_paths])
     pending: list[tuple[Diagnostic, object]] = []
-    ev = Evaluator(index, load_torch_rules(), load_externals(), lambda d, obj: pending.append((d, obj)), attn_implementation)
+    ev = Evaluator(index, load_torch_rules(), load_externals(), lambda d, obj: pending.append((Diagnostic(d.code, d.message, resolve_span(d.span)), obj)), attn_implementation)
 
     root_file = index.find(index.local_module_name(spec.module))
     if root_file is None or not root_file.local:
@@ -97,7 +97,7 @@ def _root_value(ev: Evaluator, file, spec):
     try:
         value = ev.global_get(file, spec.name, None)
     except EvalRaise as e:
-        raise AnalyzerError(Diagnostic("E004", f"cannot resolve root '{spec}': {e.message}", e.span)) from None
+        raise AnalyzerError(Diagnostic("E004", f"cannot resolve root '{spec}': {e.message}", resolve_span(e.span))) from None
     if not isinstance(value, (ClassValue, FunctionValue)):
         raise AnalyzerError(Diagnostic("E004", f"root '{spec}' is not a class or function defined in source",
                                        SourceSpan(file.display)))
@@ -128,7 +128,7 @@ def _guarded(ev, thunk, span):
     try:
         return thunk()
     except EvalRaise as e:
-        raise AnalyzerError(Diagnostic("E004", f"building the root failed: {e.code} {e.message}", e.span or span)) from None
+        raise AnalyzerError(Diagnostic("E004", f"building the root failed: {e.code} {e.message}", resolve_span(e.span) or span)) from None
 
 
 def _constructor_args(ev: Evaluator, cls: ClassValue, file, config_dict: dict, config_shown, span) -> list:

@@ -3,6 +3,7 @@ parameters and buffers, creation spans, and diagnostics attributed to module nam
 from __future__ import annotations
 
 from analyzer.diagnostics import Diagnostic
+from analyzer.sources import resolve_span
 from analyzer.tree import BufferInfo, ModuleNode, ModuleTree
 from analyzer.values import BuiltinClass, ModuleObj
 
@@ -38,7 +39,7 @@ def node_for(name: str, obj: ModuleObj) -> ModuleNode:
         class_qualname=cls.qualname,
         params=params,
         buffers=buffers,
-        source=obj.span.short() if obj.span else None,
+        source=resolve_span(obj.span).short() if obj.span else None,
         partial=partial,
     )
 

@@ -16,7 +16,7 @@ import libcst as cst
 
 from analyzer import torch_ops
 from analyzer.diagnostics import Diagnostic, SourceSpan
-from analyzer.sources import SourceIndex, position, resolve_relative
+from analyzer.sources import LazySpan, SourceIndex, resolve_relative, resolve_span
 from analyzer.values import (
     BoundMethod,
     BuiltinClass,
@@ -129,11 +129,10 @@ class Evaluator:
         self.builtins = intrinsics.python_builtins(self)
 
     # ------------------------------------------------------------------ diagnostics and spans
-    def span(self, node, frame: Frame | None) -> SourceSpan | None:
+    def span(self, node, frame: Frame | None):
         if frame is None or frame.snippet is None:
             return None
-        line, col = position(frame.snippet, node)
-        return SourceSpan(frame.file.display, line, col)
+        return LazySpan(frame.snippet, node)
 
     def current_span(self) -> SourceSpan | None:
         return None
@@ -142,7 +141,7 @@ class Evaluator:
         obj = self.building[-1] if self.building else None
         if obj is not None and code[0] in "EW":
             obj.partial = True
-        self.report(Diagnostic(code, message, span), obj)
+        self.report(Diagnostic(code, message, resolve_span(span)), obj)
 
     def fail(self, code: str, message: str, span, exc_type: str = "Exception"):
         raise EvalRaise(code, message, span, exc_type)

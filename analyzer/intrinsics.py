@@ -740,7 +740,7 @@ def _to_attrdict(cls, v):
 
 
 def nn_init(ev, base, obj, args, kwargs, span):
-    from analyzer.torch_rules import BindError, ShapeError, bind, instantiate
+    from analyzer.torch_rules import BindError, ShapeError, bind, instantiate, instantiate_children
 
     rule = base.rule
     try:
@@ -760,6 +760,15 @@ def nn_init(ev, base, obj, args, kwargs, span):
         obj.buffers[name] = Tensor(tuple(info.shape) if info.shape is not None else None, info.dtype or "float32")
         if not info.persistent:
             obj.non_persistent.add(name)
+    if rule.children:
+        try:
+            children = instantiate_children(rule, bound)
+        except ShapeError as exc:
+            ev.warn("W104", f"{rule.name}: child modules unknown ({exc})", span)
+            return
+        for name, (cls_name, cargs, ckwargs) in children.items():
+            child_rule = ev.nn_rules.get(cls_name)
+            add_module(ev, obj, name, ev.instantiate(nn_class(ev, cls_name, child_rule), cargs, ckwargs, span), span)
 
 
 def add_module(ev, obj: ModuleObj, name, value, span):

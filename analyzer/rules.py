@@ -25,7 +25,7 @@ def load_yaml(path: Path):
     except OSError as exc:
         raise _bad(Path(path), f"cannot read rules file: {exc.strerror or exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         span = SourceSpan(str(path), mark.line + 1, mark.column) if mark else SourceSpan(str(path))

@@ -49,14 +49,48 @@ class ModuleFacts:
 class Snippet:
     """A parsed definition with lazily resolved positions (line offset into its file)."""
 
-    __slots__ = ("node", "offset", "_positions", "_wrapper", "file")
+    __slots__ = ("node", "offset", "_positions", "_wrapper", "file", "code", "_calls")
 
-    def __init__(self, node, wrapper, offset, file):
+    def __init__(self, node, wrapper, offset, file, code):
         self.node = node
         self._wrapper = wrapper
         self.offset = offset
         self._positions = None
+        self._calls = None
         self.file = file
+        self.code = code
+
+
+class _CallCollector(cst.CSTVisitor):
+    def __init__(self):
+        self.calls = []
+
+    def visit_Call(self, node):
+        self.calls.append(node)
+
+
+class LazySpan:
+    """A span resolved only when shown: most spans the evaluator makes are never printed."""
+
+    __slots__ = ("snippet", "node")
+
+    def __init__(self, snippet, node):
+        self.snippet = snippet
+        self.node = node
+
+    def resolve(self) -> SourceSpan:
+        line, col = position(self.snippet, self.node)
+        return SourceSpan(self.snippet.file.display, line, col)
+
+    def __str__(self) -> str:
+        return str(self.resolve())
+
+    def short(self) -> str:
+        return self.resolve().short()
+
+
+def resolve_span(span):
+    return span.resolve() if isinstance(span, LazySpan) else span
 
 
 def _bind_target_names(target: ast.AST, out: list[str]) -> None:
@@ -205,12 +239,35 @@ class SourceFile:
             if indented:
                 stmt = stmt.body.body[0]
             wrapper = module
-            snip = Snippet(stmt, wrapper, start - (2 if indented else 1), self)
+            snip = Snippet(stmt, wrapper, start - (2 if indented else 1), self, code)
             self._snippets[key] = snip
         return snip
 
 
+def _call_positions(snip: Snippet) -> dict:
+    """Positions of every Call in the snippet, cheaply: LibCST visits calls in source order, and so
+    does a sort of the standard library's ast calls by (start, enclosing first)."""
+    collector = _CallCollector()
+    snip._wrapper.visit(collector)
+    try:
+        calls = sorted(
+            (n for n in ast.walk(ast.parse(snip.code)) if isinstance(n, ast.Call)),
+            key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)),
+        )
+    except SyntaxError:
+        return {}
+    if len(calls) != len(collector.calls):
+        return {}
+    return {id(c): (a.lineno, a.col_offset) for c, a in zip(collector.calls, calls)}
+
+
 def position(snip: Snippet, node) -> tuple[int, int]:
+    if isinstance(node, cst.Call):
+        if snip._calls is None:
+            snip._calls = _call_positions(snip)
+        pos = snip._calls.get(id(node))
+        if pos is not None:
+            return (pos[0] + snip.offset, pos[1])
     if snip._positions is None:
         wrapper = MetadataWrapper(snip._wrapper, unsafe_skip_copy=True)
         snip._positions = wrapper.resolve(PositionProvider)

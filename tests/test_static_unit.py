@@ -103,6 +103,20 @@ CASES = {
         """,
         "m:Net", {"n": 5, "dim": 8},
     ),
+    "builtins_with_children_and_buffers": (
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, cfg):
+                super().__init__()
+                self.attn = nn.MultiheadAttention(cfg.d, 4, kdim=cfg.d // 2, vdim=cfg.d // 2)
+                self.bn = nn.BatchNorm2d(cfg.d)
+                self.emb = nn.Embedding(10, cfg.d, 0)
+                self.convt = nn.ConvTranspose2d(cfg.d, 4, (2, 3), groups=2)
+        """,
+        "m:Net", {"d": 16},
+    ),
     "subclass_of_builtin": (
         """
         import torch
