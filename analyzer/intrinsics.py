@@ -877,16 +877,20 @@ def hf_config_init(ev, base, obj, kwargs, span):
 def hf_model_init(ev, obj, args, kwargs, span):
     config = args[0] if args else kwargs.get("config")
     if isinstance(config, Instance) and _kind(ev, config.cls) == "hf_config":
+        # As PreTrainedModel.__init__ (transformers 4.46): unless the config is marked as already
+        # set (also when a saved config.json carries `_attn_implementation_autoset: true`), pick
+        # the requested implementation, else sdpa when the class declares support, else eager.
         current = config.attrs.get("_attn_implementation_internal")
-        if ev.attn_implementation is not None and not config.attrs.get("_attn_autoset"):
+        if ev.attn_implementation is not None and not ev.__dict__.get("_attn_forced"):
             choice = ev.attn_implementation
-        elif current is not None:
-            choice = current
+            ev.__dict__["_attn_forced"] = True
+        elif config.attrs.get("_attn_implementation_autoset") is True or current is not None:
+            choice = current or "eager"
         else:
             _, sdpa = ev.lookup_mro(obj.cls, "_supports_sdpa")
             choice = "sdpa" if sdpa is True else "eager"
         config.attrs["_attn_implementation_internal"] = choice
-        config.attrs["_attn_autoset"] = True
+        config.attrs["_attn_implementation_autoset"] = True
         ev.chosen_attn = ev.__dict__.get("chosen_attn") or choice
     obj.attrs["config"] = config
 
