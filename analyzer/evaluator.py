@@ -123,6 +123,7 @@ class Evaluator:
         self._classes: dict[tuple[str, str], ClassValue] = {}
         self.used_fallbacks: set[str] = set()
         self.chosen_attn: str | None = None
+        self._lookup_cache: dict = {}
         from analyzer import intrinsics
 
         self.intrinsics = intrinsics
@@ -349,6 +350,14 @@ class Evaluator:
 
     def lookup_mro(self, cls, name: str, after=None):
         """(defining class, member) searching the MRO of ``cls``, optionally after class ``after``."""
+        key = (id(cls), name, id(after))
+        hit = self._lookup_cache.get(key)
+        if hit is None:
+            hit = self._lookup_mro(cls, name, after)
+            self._lookup_cache[key] = hit
+        return hit
+
+    def _lookup_mro(self, cls, name: str, after=None):
         chain = self.mro(cls)
         if after is not None:
             if after in chain:

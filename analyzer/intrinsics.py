@@ -1270,6 +1270,7 @@ def set_attribute(ev, obj, name, value, span):
         return
     if isinstance(obj, ClassValue):
         obj.ns[name] = value
+        ev._lookup_cache.clear()
         return
     if isinstance(obj, Tensor):
         return  # e.g. p.requires_grad = False or a marker attribute: no effect on structure
