@@ -45,6 +45,8 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_static_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the result cache (see 'cache --help')")
     p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR",
                    help="where imported packages' source (transformers, timm...) is looked up before "
                         "this interpreter's site-packages (repeatable)")
@@ -102,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-class", action="append", default=[], metavar="A=B")
     p.add_argument("--only-stage", action="append", default=[], metavar="STAGE")
     p.add_argument("-v", "--verbose", action="store_true", help="print the full diff report, not only the summary")
+    p = sub.add_parser("cache", help="show or clear the result cache",
+                       description="Static results are cached under a key of everything they depend on (source "
+                                   "file hashes, config, options, rules) and reused only when every file read still "
+                                   "has the same hash. Location: $MODELTREE_CACHE_DIR, else "
+                                   "$XDG_CACHE_HOME/modeltree-analyzer, else ~/.cache/modeltree-analyzer.")
+    p.add_argument("action", choices=["clear", "dir"], help="clear: delete every entry; dir: print the location")
     return parser
 
 
@@ -121,7 +129,8 @@ def _analyze(args, src):
     from analyzer.api import analyze
 
     return analyze(src, root=args.root, config=args.config, overrides=args.overrides,
-                   search_paths=args.search_paths, attn_implementation=args.attn_implementation, stages=args.stages)
+                   search_paths=args.search_paths, attn_implementation=args.attn_implementation, stages=args.stages,
+                   use_cache=not args.no_cache)
 
 
 def _report(diagnostics) -> None:
@@ -218,7 +227,18 @@ def cmd_check(args) -> int:
     return EXIT_OK if diff.identical and not result.partial else EXIT_DIFFERENT
 
 
-COMMANDS = {"tree": cmd_tree, "dump-runtime": cmd_dump_runtime, "diff": cmd_diff, "check": cmd_check}
+def cmd_cache(args) -> int:
+    from analyzer import cache
+
+    if args.action == "clear":
+        n = cache.clear()
+        sys.stdout.write(f"removed {n} cache entr{'y' if n == 1 else 'ies'} from {cache.cache_dir()}\n")
+    else:
+        sys.stdout.write(f"{cache.cache_dir()}\n")
+    return EXIT_OK
+
+
+COMMANDS = {"cache": cmd_cache, "tree": cmd_tree, "dump-runtime": cmd_dump_runtime, "diff": cmd_diff, "check": cmd_check}
 
 
 def main(argv: list[str] | None = None) -> int:

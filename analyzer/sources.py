@@ -8,6 +8,7 @@ evaluator needs it, one definition at a time, and positions are resolved only fo
 from __future__ import annotations
 
 import ast
+import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +185,7 @@ class SourceFile:
         self.is_package = is_package  # an __init__.py
         self.local = local  # inside the analyzed folder's package
         self._text: str | None = None
+        self.sha256: str | None = None  # of the bytes read, for the result cache
         self._lines: list[str] | None = None
         self._facts: ModuleFacts | None = None
         self._snippets: dict[tuple[int, int], Snippet] = {}
@@ -199,6 +201,7 @@ class SourceFile:
         if self._text is None:
             try:
                 raw = self.path.read_bytes()
+                self.sha256 = hashlib.sha256(raw).hexdigest()
             except OSError as exc:
                 raise AnalyzerError(
                     Diagnostic("E002", f"cannot read source file: {exc.strerror or exc}", SourceSpan(self.display))
@@ -296,6 +299,10 @@ class SourceIndex:
             Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd().resolve()
         ]
         self._files: dict[str, SourceFile | None] = {}
+
+    def files_read(self) -> list[tuple[str, str]]:
+        """(absolute path, sha256) of every source file whose text was read, sorted."""
+        return sorted({(str(f.path), f.sha256) for f in self._files.values() if f is not None and f.sha256})
 
     def local_module_name(self, stem: str) -> str:
         return f"{self.local_package}.{stem}" if self.local_package else stem

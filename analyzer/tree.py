@@ -156,7 +156,7 @@ def from_json(data) -> ModuleTree:
     elif isinstance(data, dict) and isinstance(data.get("modules"), list):
         modules_json = data["modules"]
         root = data.get("root", "") if isinstance(data.get("root", ""), str) else ""
-        meta = data.get("meta", {}) if isinstance(data.get("meta", {}), dict) else {}
+        meta = dict(data["meta"]) if isinstance(data.get("meta"), dict) else {}
     else:
         raise ValueError("expected a list of modules or an object with a 'modules' list")
     nodes = []

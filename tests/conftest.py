@@ -38,6 +38,20 @@ def differences(static_tree, runtime_tree) -> list[str]:
     return out
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never touch the user's cache directory."""
+    import os
+
+    old = os.environ.get("MODELTREE_CACHE_DIR")
+    os.environ["MODELTREE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("MODELTREE_CACHE_DIR", None)
+    else:
+        os.environ["MODELTREE_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def pkg(tmp_path):
     def make(files, config=None, name="model"):
