@@ -130,10 +130,47 @@ def _ev(node: ast.AST, env: dict) -> Any:
     return _EVAL[type(node)](node, env)
 
 
+_PARSED: dict[str, ast.Expression] = {}
+
+
+def _parse_many(data: Any) -> None:
+    """Parse every string of the rules file in one ``ast.parse`` call (one compile instead of
+    hundreds); strings that are not expressions are left to ``_compile``'s own error path."""
+    texts: set[str] = set()
+
+    def collect(x):
+        if isinstance(x, str):
+            texts.add(x.strip())
+        elif isinstance(x, dict):
+            for v in x.values():
+                collect(v)
+        elif isinstance(x, list):
+            for v in x:
+                collect(v)
+
+    collect(data)
+    def balanced(t: str) -> bool:
+        depth = 0
+        for ch in t:
+            depth += ch in "([{"
+            depth -= ch in ")]}"
+            if depth < 0:
+                return False
+        return depth == 0
+
+    ordered = sorted(t for t in texts if t and "\n" not in t and balanced(t))
+    try:
+        batch = ast.parse("(\n" + ",\n".join(f"({t})" for t in ordered) + ",\n)", mode="eval")
+    except SyntaxError:
+        return
+    for text, node in zip(ordered, batch.body.elts):
+        _PARSED[text] = ast.Expression(body=node)
+
+
 @lru_cache(maxsize=4096)
 def _compile(text: str) -> ast.Expression:
     """Parse, allowing only the constructs above; raises SyntaxError or ValueError."""
-    tree = ast.parse(text.strip(), mode="eval")
+    tree = _PARSED.get(text.strip()) or ast.parse(text.strip(), mode="eval")
     for node in ast.walk(tree):
         if not isinstance(node, _NODES):
             raise ValueError(f"'{type(node).__name__}' is not allowed")
@@ -332,6 +369,7 @@ def _load(path: str) -> TorchRules:
     if not isinstance(containers, dict) or not all(isinstance(v, str) for v in containers.values()):
         raise bad("_containers: expected a mapping of class name -> qualname")
     rules: dict[str, NNRule] = {}
+    _parse_many({k: v for k, v in data.items() if k != "_containers"})
     for name, entry in data.items():
         if name == "_containers":
             continue

@@ -1,0 +1,101 @@
+"""Benchmark: static `tree` (cold and warm cache) against the live meta-device `dump-runtime`,
+measured in one run on this machine, each in a fresh process. Prints wall time (median of
+--runs), peak memory (max RSS) and the ratios.
+
+    python bench/bench.py PATH/TO/DeepSeek-OCR --stub-module torchvision
+    python bench/bench.py --registry          # segment-anything's SAM ViT-B only (no model folder needed)
+
+By default it also measures segment-anything's build_sam_vit_b from the installed package.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(cmd: list[str], env: dict) -> tuple[float, int]:
+    """(wall seconds, peak RSS in MiB) of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace")
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
+    return wall, usage.ru_maxrss // 1024
+
+
+def measure(name: str, src: str, extra: list[str], stubs: list[str], runs: int) -> dict:
+    cache = tempfile.mkdtemp(prefix="modeltree-bench-")
+    env = {**os.environ, "MODELTREE_CACHE_DIR": cache}
+    base = [sys.executable, "-m", "analyzer"]
+    stub_args = [a for s in stubs for a in ("--stub-module", s)]
+    results = {}
+    try:
+        cold = []
+        for _ in range(runs):
+            shutil.rmtree(cache, ignore_errors=True)
+            cold.append(run([*base, "tree", src, *extra], env))
+        warm = [run([*base, "tree", src, *extra], env) for _ in range(runs)]
+        live = [run([*base, "dump-runtime", src, *extra, *stub_args, "-o", os.devnull], env) for _ in range(runs)]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    for label, samples in (("tree (cold)", cold), ("tree (warm)", warm), ("dump-runtime", live)):
+        results[label] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples))
+    return {"name": name, "results": results}
+
+
+def report(rows: list[dict], runs: int) -> str:
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; median of {runs} fresh processes each",
+        "",
+        "| model | command | wall (s) | peak RSS (MiB) | dump-runtime / this |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        live = row["results"]["dump-runtime"][0]
+        for label, (wall, rss) in row["results"].items():
+            lines.append(f"| {row['name']} | {label} | {wall:.3f} | {rss} | {live / wall:.1f}x |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", help="model folder (e.g. your DeepSeek-OCR files)")
+    p.add_argument("--root", help="FILE_STEM:NAME, when config.json has no auto_map")
+    p.add_argument("--stub-module", action="append", default=[], help="passed to dump-runtime")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--registry", action="store_true", help="only the registry-served SAM model")
+    args = p.parse_args()
+    rows = []
+    if args.model and not args.registry:
+        extra = ["--root", args.root] if args.root else []
+        rows.append(measure(Path(args.model).name, args.model, extra, args.stub_module, args.runs))
+    try:
+        import importlib.util
+
+        sam = importlib.util.find_spec("segment_anything")
+    except ImportError:
+        sam = None
+    if sam is not None and sam.submodule_search_locations:
+        folder = list(sam.submodule_search_locations)[0]
+        rows.append(measure("segment-anything SAM ViT-B", folder, ["--root", "build_sam:build_sam_vit_b"],
+                            ["torchvision"], args.runs))
+    print(report(rows, args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
