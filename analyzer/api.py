@@ -61,12 +61,14 @@ def analyze(
     attn_implementation: str | None = None,
     stages: str | None = None,
     use_cache: bool = False,
+    site_packages: bool = True,
 ) -> Analysis:
     """Statically rebuild the module tree of the model in folder ``src``.
 
     ``root`` is ``FILE_STEM:NAME`` (a class or a zero-argument factory); by default the root comes
-    from config.json's auto_map. ``config`` defaults to ``src/config.json``. Never imports the
-    analyzed code. Raises ``AnalyzerError`` for fatal input problems (exit 2 in the CLI).
+    from config.json's auto_map. ``config`` defaults to ``src/config.json``. Imported packages are
+    read from ``search_paths``, then (unless ``site_packages`` is false) this interpreter's path.
+    Never imports the analyzed code. Raises ``AnalyzerError`` for fatal input problems (exit 2 in the CLI).
     """
     src_dir = inputs.source_dir(src)
     if attn_implementation is not None and attn_implementation not in ATTN_IMPLEMENTATIONS:
@@ -82,7 +84,7 @@ def analyze(
     if use_cache:
         rules_files = sorted(RULES_DIR.glob("*.yaml")) + ([Path(stages)] if stages else [])
         options = {"root": str(spec), "attn": attn_implementation, "search": [str(p) for p in search_paths],
-                   "src": str(src_dir), "config": Path(config_shown).name if config_shown else None}
+                   "src": str(src_dir), "site": site_packages, "config": Path(config_shown).name if config_shown else None}
         key = result_cache.make_key(src_dir=src_dir, config=config_dict, options=options, rules_files=rules_files)
         hit = result_cache.load(key)
         if hit is not None:
@@ -93,7 +95,8 @@ def analyze(
 
     from analyzer.pipeline import run
 
-    tree, diagnostics, files = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths, attn_implementation)
+    tree, diagnostics, files = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
+                                   attn_implementation, site_packages)
     analysis = Analysis(tree, diagnostics)
     if key is not None:
         result_cache.store(key, files, analysis.to_cache())

@@ -50,6 +50,9 @@ def _add_static_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-path", dest="search_paths", action="append", default=[], metavar="DIR",
                    help="where imported packages' source (transformers, timm...) is looked up before "
                         "this interpreter's site-packages (repeatable)")
+    p.add_argument("--no-site-packages", action="store_true",
+                   help="read imported packages only from --search-path dirs, never from this interpreter's "
+                        "site-packages (reproducible CI; YAML fallbacks apply to what is missing)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -130,7 +133,7 @@ def _analyze(args, src):
 
     return analyze(src, root=args.root, config=args.config, overrides=args.overrides,
                    search_paths=args.search_paths, attn_implementation=args.attn_implementation, stages=args.stages,
-                   use_cache=not args.no_cache)
+                   use_cache=not args.no_cache, site_packages=not args.no_site_packages)
 
 
 def _report(diagnostics) -> None:

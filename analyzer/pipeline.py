@@ -18,9 +18,10 @@ from analyzer.tagging import tag
 from analyzer.torch_rules import load_torch_rules
 from analyzer.values import BuiltinClass, ClassValue, FunctionValue, Instance, ModuleObj, Unknown
 
-def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, search_paths, attn_implementation):
+def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, search_paths, attn_implementation,
+        site_packages: bool = True):
     """Evaluate the root of ``src_dir`` and return (tree, diagnostics, files read)."""
-    index = SourceIndex(src_dir, [Path(p) for p in search_paths])
+    index = SourceIndex(src_dir, [Path(p) for p in search_paths], site_packages)
     pending: list[tuple[Diagnostic, object]] = []
     ev = Evaluator(index, load_torch_rules(), load_externals(),
                    lambda d, obj: pending.append((Diagnostic(d.code, d.message, resolve_span(d.span)), obj)),
@@ -44,6 +45,7 @@ def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, searc
         "root_from": spec.origin,
         "config": Path(config_shown).name if config_shown else None,
         "attn_implementation": ev.chosen_attn,
+        "packages_read": index.packages_read(),
         "fallbacks": sorted(ev.used_fallbacks),
         "partial": any(m.partial for m in tree.modules),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,7 +284,7 @@ def position(snip: Snippet, node) -> tuple[int, int]:
 class SourceIndex:
     """Resolves dotted module names to files: the analyzed package first, then the search path."""
 
-    def __init__(self, src_dir: Path, search_paths: list[Path] | tuple = ()):
+    def __init__(self, src_dir: Path, search_paths: list[Path] | tuple = (), site_packages: bool = True):
         self.src_dir = src_dir
         top = src_dir
         while (top / "__init__.py").is_file() and (top.parent / "__init__.py").is_file():
@@ -295,14 +296,42 @@ class SourceIndex:
         else:
             self.base = src_dir  # an anonymous folder: files are top-level modules (file stems)
             self.local_package = ""
-        self.roots: list[Path] = [Path(p).resolve() for p in search_paths] + [
-            Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd().resolve()
-        ]
+        self.roots: list[Path] = [Path(p).resolve() for p in search_paths]
+        if site_packages:
+            self.roots += [
+                Path(p).resolve() for p in sys.path
+                if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd().resolve()
+            ]
         self._files: dict[str, SourceFile | None] = {}
 
     def files_read(self) -> list[tuple[str, str]]:
         """(absolute path, sha256) of every source file whose text was read, sorted."""
         return sorted({(str(f.path), f.sha256) for f in self._files.values() if f is not None and f.sha256})
+
+    def packages_read(self) -> dict[str, str]:
+        """{top-level package: version} of the installed packages whose source was read; the
+        version comes from the package's ``__version__`` literal, read statically."""
+        out = {}
+        for f in self._files.values():
+            if f is None or f.local or not f.sha256:
+                continue
+            top = f.module.split(".")[0]
+            if top in out:
+                continue
+            version = "unknown version"
+            root = f.path
+            for _ in range(f.module.count(".") + (1 if f.is_package else 0)):
+                root = root.parent
+            init = root / "__init__.py" if f.module.count(".") or f.is_package else None
+            try:
+                text = init.read_text(encoding="utf-8", errors="replace") if init and init.is_file() else ""
+            except OSError:
+                text = ""
+            m = _VERSION.search(text)
+            if m:
+                version = m.group(1)
+            out[top] = version
+        return dict(sorted(out.items()))
 
     def local_module_name(self, stem: str) -> str:
         return f"{self.local_package}.{stem}" if self.local_package else stem
@@ -334,6 +363,9 @@ class SourceIndex:
             except OSError:
                 return None
         return None
+
+
+_VERSION = re.compile(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", re.M)
 
 
 def resolve_relative(importer: SourceFile, target: str) -> str:

@@ -1,0 +1,27 @@
+"""Classes from other packages: read from installed source (and said so), or from YAML fallbacks."""
+from pathlib import Path
+
+import transformers
+
+from analyzer.api import analyze
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample_vlm"
+
+
+def test_installed_transformers_source_is_read_and_named():
+    result = analyze(SAMPLE)
+    assert result.tree.meta["packages_read"] == {"transformers": transformers.__version__}
+    assert result.tree.meta["fallbacks"] == []
+    classes = {m.class_qualname for m in result.tree.modules}
+    assert "transformers.models.llama.modeling_llama.LlamaAttention" in classes
+
+
+def test_without_site_packages_fallbacks_are_used_and_reported():
+    result = analyze(SAMPLE, site_packages=False)
+    assert result.tree.meta["packages_read"] == {}
+    assert "transformers.activations.ACT2FN" in result.tree.meta["fallbacks"]
+    infos = [d for d in result.diagnostics if d.code == "I201"]
+    assert any("ACT2FN" in d.message for d in infos)
+    assert any("PretrainedConfig defaults" in d.message for d in infos)
+    # ACT2FN["silu"] still gives the SiLU child from the fallback mapping
+    assert any(m.cls == "SiLU" and m.name.endswith("act_fn") for m in result.tree.modules)
