@@ -77,7 +77,7 @@ def analyze(
     if config is None and not config_path.is_file():
         config_path = None
     config_dict, config_shown = inputs.load_config(config_path, overrides)
-    spec = inputs.parse_root(root) if root else inputs.root_from_config(config_dict, config_shown)
+    spec = inputs.parse_root(root) if root else inputs.root_from_config(config_dict, config_shown, src)
     stage_rules = load_stages(stages) if stages else default_stages()
 
     key = None

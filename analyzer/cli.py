@@ -164,6 +164,8 @@ def cmd_dump_runtime(args) -> int:
                      f"{args.src} (on torch.device('meta'), no weights)\n")
     tree = dump_runtime(args.src, root=args.root, config=args.config, overrides=args.overrides,
                         attn_implementation=args.attn_implementation, stub_modules=args.stubs, stages=args.stages)
+    for name in tree.meta.get("stubs", []):
+        sys.stderr.write(f"I202 module '{name}' was replaced by a stub (--stub-module)\n")
     _write(args.output, render.tree_json(tree, []))
     if args.output != "-":
         sys.stderr.write(f"wrote {len(tree.modules)} modules to {args.output}\n")
@@ -196,11 +198,12 @@ def _pairs(items: list[str]) -> dict[str, str]:
 def cmd_diff(args) -> int:
     import json
 
-    from analyzer.diff import diff_trees
+    from analyzer.diff import diff_trees, require_related
     from analyzer.render_diff import render_text
 
     left, lpartial = _side(args, args.left)
     right, rpartial = _side(args, args.right)
+    require_related(left, right, args.left, args.right)
     result = diff_trees(left, right, ignore_class=_pairs(args.ignore_class), only_stages=set(args.only_stage) or None)
     if args.json:
         _write(args.json, json.dumps(result.to_json(), indent=1) + "\n")
@@ -212,12 +215,13 @@ def cmd_diff(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from analyzer.diff import diff_trees, load_tree
+    from analyzer.diff import diff_trees, load_tree, require_related
     from analyzer.render_diff import render_text, summary_line
 
     against = load_tree(args.against)
     result = _analyze(args, args.src)
     _report(result.diagnostics)
+    require_related(result.tree, against, args.src, args.against)
     diff = diff_trees(result.tree, against, ignore_class=_pairs(args.ignore_class),
                       only_stages=set(args.only_stage) or None)
     if args.verbose or not diff.identical:

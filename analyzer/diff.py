@@ -139,6 +139,33 @@ def load_tree(path: str) -> ModuleTree:
         raise fail("E006", f"not a module tree: {exc}") from None
 
 
+def _root_class(tree: ModuleTree) -> str:
+    return next((m.cls for m in tree.modules if m.name == ""), "?")
+
+
+def unrelated(left: ModuleTree, right: ModuleTree, left_label: str = "left", right_label: str = "right") -> str | None:
+    """A message when the two trees cannot be two versions of one model, else None.
+
+    They are unrelated when both have modules below the root and share none of them by name:
+    a dump of another model (or another ``--root``) rather than a drifted one. A diff of such
+    trees would list every module as missing, which says nothing useful.
+    """
+    lnames = {m.name for m in left.modules} - {""}
+    rnames = {m.name for m in right.modules} - {""}
+    if not lnames or not rnames or not lnames.isdisjoint(rnames):
+        return None
+    return (f"the trees share no modules: is this a dump of another model? "
+            f"({left_label}: {len(left.modules)} modules, root class {_root_class(left)}; "
+            f"{right_label}: {len(right.modules)} modules, root class {_root_class(right)})")
+
+
+def require_related(left: ModuleTree, right: ModuleTree, left_label: str = "left", right_label: str = "right") -> None:
+    """Raise ``AnalyzerError`` (E006, exit 2) when ``unrelated`` finds the trees unrelated."""
+    message = unrelated(left, right, left_label, right_label)
+    if message is not None:
+        raise AnalyzerError(Diagnostic("E006", message))
+
+
 # ---- name patterns -------------------------------------------------------------------------
 def _is_num(part: str) -> bool:
     return part.isascii() and part.isdigit() and (part == "0" or part[0] != "0")
@@ -353,6 +380,12 @@ def diff_trees(
         sides = [mp for mp, t in ((lmap, left), (rmap, right)) if "stage" in _fields(t)]
         if not sides:
             raise AnalyzerError(Diagnostic("E006", "only_stages needs a 'stage' field, but neither tree carries one"))
+        present = {m.stage for mp in sides for m in mp.values() if m.stage is not None}
+        unknown = sorted(set(only_stages) - present)
+        if unknown:  # a misspelt stage would compare nothing and pass a CI gate vacuously
+            raise AnalyzerError(Diagnostic(
+                "E003", f"--only-stage {', '.join(map(repr, unknown))}: no module has this stage "
+                        f"(stages present: {', '.join(sorted(present)) or 'none'})"))
 
         def stages(n: str) -> set[str]:
             while True:  # a module absent from the stage-carrying side inherits its ancestor's stage

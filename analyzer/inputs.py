@@ -86,7 +86,7 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
     return data, shown
 
 
-def root_from_config(config: dict, config_path: str | None) -> RootSpec:
+def root_from_config(config: dict, config_path: str | None, src: str | Path | None = None) -> RootSpec:
     auto_map = config.get("auto_map")
     if isinstance(auto_map, dict):
         for key in AUTO_MAP_KEYS:
@@ -98,6 +98,9 @@ def root_from_config(config: dict, config_path: str | None) -> RootSpec:
                 if "--" in module:  # "repo--module.Class" refers to another hub repo
                     raise _fail("E004", f"auto_map.{key} points to another repository: {ref!r}", config_path)
                 return RootSpec(module, name, f"auto_map.{key}")
+    if config_path is None and src is not None:
+        raise _fail("E004", "no root given: the folder has no config.json to take auto_map.AutoModel from; "
+                    "pass --root FILE_STEM:NAME", src)
     raise _fail(
         "E004",
         "no root given: config.json has no auto_map.AutoModel entry; pass --root FILE_STEM:NAME",

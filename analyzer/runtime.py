@@ -273,6 +273,11 @@ class _Sandbox:
                         if name == top or name.startswith(top + "."):
                             self.saved_modules[name] = sys.modules.pop(name)
             else:
+                # Submodules left without their package (its __init__ failed in an earlier import)
+                # would be picked up instead of this folder's files: set them aside too.
+                for name in list(sys.modules):
+                    if name.startswith(top + "."):
+                        self.saved_modules[name] = sys.modules.pop(name)
                 # An installed package (found on sys.path as it is) is imported as usual and stays
                 # imported, like any other library; a checkout elsewhere is imported temporarily.
                 try:
@@ -315,6 +320,8 @@ class _Sandbox:
                 drop.add(name)
             elif top and not self.reuse_package and (name == top or name.startswith(top + ".")):
                 drop.add(name)
+            elif top and name.startswith(top + ".") and top not in sys.modules:
+                drop.add(name)  # the package's __init__ failed: never leave its submodules behind
             elif not self.reuse_package and _inside(_module_file(mod), self.src):
                 drop.add(name)
             elif self.stubs and mod is not None and any(_is_stub_value(v) for v in list(vars(mod).values())):
@@ -568,6 +575,10 @@ def dump_runtime(
     else:
         config_path = None
     config_dict, config_shown = load_config(config_path, tuple(overrides))
+    if not root and config_path is None:  # say which folder, and not "config.json has no auto_map"
+        raise AnalyzerError(Diagnostic(
+            "E004", "no root given: the folder has no config.json to take auto_map.AutoModel from; pass --root FILE_STEM:NAME",
+            SourceSpan(str(shown_src))))
     spec = parse_root(root) if root else root_from_config(config_dict, config_shown)
     if not _root_module_exists(src_dir, spec.module):
         raise AnalyzerError(
