@@ -59,3 +59,17 @@ def test_flash_attention_changes_only_the_twelve_self_attn_classes(eager):
 
 def rows_one(m):
     return (m.name, m.cls, m.class_qualname, dict(m.params), {k: (b.shape, b.dtype, b.persistent) for k, b in m.buffers.items()})
+
+
+def test_runtime_dump_reproduces_the_truth_and_check_passes(truth, tmp_path, capsys):
+    from analyzer.cli import main
+    from analyzer.runtime import dump_runtime
+
+    dumped = dump_runtime(Path(SRC), stub_modules=["torchvision"])
+    assert rows(dumped) == rows(truth)
+    out = tmp_path / "runtime.json"
+    assert main(["dump-runtime", SRC, "--stub-module", "torchvision", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", SRC, "--against", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == "4083 modules compared, 0 differences"
+    assert main(["diff", SRC, str(SHARED / "deepseek-ocr.module-tree.seed-format.json")]) == 0
