@@ -492,7 +492,7 @@ class Evaluator:
             return t
         if kind == "exception":
             return ExceptionValue(cls.name, str(args[0]) if args and is_plain(args[0]) else "")
-        if kind in ("nn", "container", "module_base", "hf_model"):
+        if kind in ("nn", "container", "module_base", "hf_model", "fallback_module"):
             obj = ModuleObj(cls, span)
         elif kind in ("dict", "attrdict"):
             obj = Instance(cls, storage={})

@@ -11,7 +11,7 @@ from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 from analyzer.rules import RULES_DIR, load_yaml
 from analyzer.values import BuiltinClass
 
-KINDS = {"tensor", "module_base", "object", "dict", "attrdict", "hf_model", "hf_config", "exception", "plain"}
+KINDS = {"fallback_module", "tensor", "module_base", "object", "dict", "attrdict", "hf_model", "hf_config", "exception", "plain"}
 
 
 @dataclass
@@ -61,7 +61,24 @@ def load_externals(path: Path | None = None) -> Externals:
         name = qual.rsplit(".", 1)[-1]
         ext.classes[qual] = BuiltinClass(name, qual, spec["kind"], options=dict(spec))
     for qual, spec in (data.get("fallbacks") or {}).items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("entries"), dict):
-            raise bad(f"fallbacks.{qual}: needs 'kind' and an 'entries' mapping")
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if kind in ("class_map", "config_defaults"):
+            if not isinstance(spec.get("entries"), dict):
+                raise bad(f"fallbacks.{qual}: a {kind} needs an 'entries' mapping")
+        elif kind == "module":
+            if "same_as" in spec:
+                if spec["same_as"] not in (data.get("fallbacks") or {}):
+                    raise bad(f"fallbacks.{qual}.same_as: unknown entry {spec['same_as']!r}")
+            else:
+                if not isinstance(spec.get("signature", []), list):
+                    raise bad(f"fallbacks.{qual}.signature: expected a list")
+                for section in ("uses", "let", "children", "params", "buffers"):
+                    if not isinstance(spec.get(section) or {}, dict):
+                        raise bad(f"fallbacks.{qual}.{section}: expected a mapping")
+                for name, entry in (spec.get("buffers") or {}).items():
+                    if not isinstance(entry, dict) or "tensor" not in entry:
+                        raise bad(f"fallbacks.{qual}.buffers.{name}: expected {{tensor: EXPR, persistent: BOOL}}")
+        else:
+            raise bad(f"fallbacks.{qual}.kind: expected class_map, config_defaults or module")
         ext.fallbacks[qual] = spec
     return ext

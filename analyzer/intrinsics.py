@@ -31,7 +31,7 @@ from analyzer.values import (
     type_name,
 )
 
-MODULE_KINDS = ("nn", "container", "module_base", "hf_model")
+MODULE_KINDS = ("nn", "container", "module_base", "hf_model", "fallback_module")
 MAX_SEQ = 1_000_000
 
 
@@ -677,6 +677,10 @@ def nn_class(ev, name, rule) -> BuiltinClass:
 
 
 def fallback_value(ev, qual, spec, span):
+    if spec.get("kind") == "module":
+        from analyzer.fallbacks import fallback_class
+
+        return fallback_class(ev, qual, spec)
     if spec.get("kind") == "class_map":
         mapping = {}
         for key, target in spec["entries"].items():
@@ -727,6 +731,10 @@ def builtin_init(ev, base, obj, args, kwargs, span):
         hf_config_init(ev, base, obj, kwargs, span)
     elif kind == "hf_model":
         hf_model_init(ev, obj, args, kwargs, span)
+    elif kind == "fallback_module":
+        from analyzer.fallbacks import init_module
+
+        init_module(ev, base, obj, args, kwargs, span)
 
 
 def _to_attrdict(cls, v):

@@ -73,3 +73,9 @@ def test_runtime_dump_reproduces_the_truth_and_check_passes(truth, tmp_path, cap
     assert main(["check", SRC, "--against", str(out)]) == 0
     assert capsys.readouterr().out.strip() == "4083 modules compared, 0 differences"
     assert main(["diff", SRC, str(SHARED / "deepseek-ocr.module-tree.seed-format.json")]) == 0
+
+
+def test_yaml_fallbacks_give_the_same_tree_without_installed_transformers(truth):
+    result = analyze(Path(SRC), site_packages=False)
+    assert not [d for d in result.diagnostics if d.severity != "info"]
+    assert rows(result.tree) == rows(truth)

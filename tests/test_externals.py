@@ -25,3 +25,29 @@ def test_without_site_packages_fallbacks_are_used_and_reported():
     assert any("PretrainedConfig defaults" in d.message for d in infos)
     # ACT2FN["silu"] still gives the SiLU child from the fallback mapping
     assert any(m.cls == "SiLU" and m.name.endswith("act_fn") for m in result.tree.modules)
+
+
+def test_module_fallbacks_rebuild_the_same_tree_without_transformers_source():
+    from conftest import rows
+
+    installed = analyze(SAMPLE)
+    fallback = analyze(SAMPLE, site_packages=False)
+    assert not [d for d in fallback.diagnostics if d.severity != "info"]
+    assert rows(fallback.tree) == rows(installed.tree)
+    assert {"transformers.models.llama.modeling_llama.LlamaAttention",
+            "transformers.models.llama.modeling_llama.LlamaRotaryEmbedding"} <= set(fallback.tree.meta["fallbacks"])
+    flash = analyze(SAMPLE, site_packages=False, attn_implementation="flash_attention_2")
+    assert "LlamaFlashAttention2" in {m.cls for m in flash.tree.modules}
+
+
+def test_bad_fallback_rule_is_reported(tmp_path):
+    import pytest
+
+    from analyzer.diagnostics import AnalyzerError
+    from analyzer.externals import load_externals
+
+    bad = tmp_path / "externals.yaml"
+    bad.write_text("modeled_packages: []\nfallbacks:\n  a.B: {kind: module, buffers: {x: {persistent: false}}}\n")
+    with pytest.raises(AnalyzerError) as err:
+        load_externals(bad)
+    assert err.value.diagnostic.code == "E005" and "fallbacks.a.B.buffers.x" in err.value.diagnostic.message
