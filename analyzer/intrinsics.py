@@ -747,6 +747,26 @@ def _to_attrdict(cls, v):
     return v
 
 
+def _plain_key(qualname, bound: dict):
+    """A hashable key of plain bound arguments (2,342 Linears share a handful of shapes)."""
+    items = []
+    for k, v in bound.items():
+        if isinstance(v, list):
+            v = ("__list__", *v)
+        elif isinstance(v, dict):
+            if v:
+                return None
+            v = ("__dict__",)
+        if not (v is None or isinstance(v, (int, float, str, bool, tuple))):
+            return None
+        try:
+            hash(v)
+        except TypeError:
+            return None
+        items.append((k, type(v).__name__, v))
+    return (qualname, tuple(items))
+
+
 def nn_init(ev, base, obj, args, kwargs, span):
     from analyzer.torch_rules import BindError, ShapeError, bind, instantiate, instantiate_children
 
@@ -757,7 +777,14 @@ def nn_init(ev, base, obj, args, kwargs, span):
         raise _err("W104", f"{rule.name}: {exc}", span, "TypeError") from None
     unknown = [k for k, v in bound.items() if isinstance(v, (Unknown, Tensor))]
     try:
-        params, buffers = instantiate(rule, bound)
+        key = _plain_key(rule.qualname, bound)
+        memo = ev.__dict__.setdefault("_nn_memo", {})
+        if key is not None and key in memo:
+            params, buffers = memo[key]
+        else:
+            params, buffers = instantiate(rule, bound)
+            if key is not None:
+                memo[key] = (params, buffers)
     except ShapeError as exc:
         why = "; ".join(f"{k}: {bound[k].reason}" for k in unknown if isinstance(bound[k], Unknown))
         ev.warn("W104", f"{rule.name}: parameter shapes unknown ({why or exc})", span)
