@@ -23,6 +23,7 @@ class Analysis:
     tree: ModuleTree
     diagnostics: list[Diagnostic] = field(default_factory=list)
     cached: bool = False
+    root_obj: object = None  # the evaluator's root module object (None when answered from the cache)
 
     @property
     def partial(self) -> bool:
@@ -95,9 +96,9 @@ def analyze(
 
     from analyzer.pipeline import run
 
-    tree, diagnostics, files = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
-                                   attn_implementation, site_packages)
-    analysis = Analysis(tree, diagnostics)
+    tree, diagnostics, files, root_obj = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
+                                             attn_implementation, site_packages)
+    analysis = Analysis(tree, diagnostics, root_obj=root_obj)
     if key is not None:
         result_cache.store(key, files, analysis.to_cache())
     return analysis

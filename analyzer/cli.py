@@ -113,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
                                    "has the same hash. Location: $MODELTREE_CACHE_DIR, else "
                                    "$XDG_CACHE_HOME/modeltree-analyzer, else ~/.cache/modeltree-analyzer.")
     p.add_argument("action", choices=["clear", "dir"], help="clear: delete every entry; dir: print the location")
+
+    from analyzer.cli_costs import add_parsers
+
+    COMMANDS.update(add_parsers(sub))
     return parser
 
 

@@ -20,7 +20,7 @@ from analyzer.values import BuiltinClass, ClassValue, FunctionValue, Instance, M
 
 def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, search_paths, attn_implementation,
         site_packages: bool = True):
-    """Evaluate the root of ``src_dir`` and return (tree, diagnostics, files read)."""
+    """Evaluate the root of ``src_dir``: (tree, diagnostics, files read, evaluated root object)."""
     index = SourceIndex(src_dir, [Path(p) for p in search_paths], site_packages)
     pending: list[tuple[Diagnostic, object]] = []
     ev = Evaluator(index, load_torch_rules(), load_externals(),
@@ -49,7 +49,7 @@ def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, searc
         "fallbacks": sorted(ev.used_fallbacks),
         "partial": any(m.partial for m in tree.modules),
     }
-    return tree, diagnostics, index.files_read()
+    return tree, diagnostics, index.files_read(), root_obj
 
 
 def _root_value(ev: Evaluator, file, spec):

@@ -1,0 +1,127 @@
+"""Renderers of a cost report: one plain summary dict (the ``costs --json`` shape), and the text
+tables made from it. Pure functions of the report; deterministic, byte for byte."""
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from analyzer.formulas.base import BYTES
+
+SCHEMA = "modeltree-costs/1"
+PHASE_TITLES = {
+    "prefill": "prefill: one pass over the image(s) and the S-token prompt",
+    "decode": "decode: one step, one new token attending over T keys",
+}
+
+
+def _stage_entry(report, cost, params: int) -> dict:
+    flops, wb, ab = (report.value(e) for e in (cost.flops, cost.weight_bytes, cost.act_bytes))
+    moved = wb + ab
+    return {
+        "params": params,
+        "flops": flops,
+        "weight_bytes": wb,
+        "activation_bytes": ab,
+        "arithmetic_intensity": round(flops / moved, 3) if moved else None,
+        "activated_params": report.value(cost.weight_bytes / BYTES),
+        "kv_cache_bytes": report.value(cost.kv_bytes),
+        "flops_expr": _expr(cost.flops),
+        "weight_bytes_expr": _expr(cost.weight_bytes),
+        "activation_bytes_expr": _expr(cost.act_bytes),
+        "kv_cache_bytes_expr": _expr(cost.kv_bytes),
+        "arithmetic_intensity_expr": _expr(cost.flops / (cost.weight_bytes + cost.act_bytes)) if moved else None,
+    }
+
+
+def _expr(e) -> str:
+    return str(sp.sympify(e))
+
+
+def summary(report, meta: dict | None = None) -> dict:
+    """The costs document: tokens, per phase per stage (and total), workload, states.
+
+    Per stage: ``params`` stored in the stage (static tree); ``flops``, ``weight_bytes`` (weights
+    read, once per call), ``activation_bytes`` (unfused activation traffic), ``kv_cache_bytes`` and
+    ``activated_params`` (= weight_bytes / bytes per element) for the phase; ``*_expr`` siblings
+    are the SymPy forms in the workload symbols."""
+    w = report.workload
+    static = report.tree.totals()["params_by_stage"]
+    out = {"schema": SCHEMA,
+           "tokens": {k: w.tokens[k] for k in ("vision_tokens", "llm_image_tokens", "sequence_length") if k in w.tokens}}
+    for phase, stages in report.phases.items():
+        out[phase] = {s: _stage_entry(report, stages[s], static.get(s, 0)) for s in report.stages}
+        out[phase]["total"] = _stage_entry(report, stages["total"], sum(static.values()))
+    names = {str(k): int(v) for k, v in w.values.items()}
+    out["workload"] = {
+        "model": w.model.name, "title": w.model.title, "mode": w.mode, "crop_grid": list(w.crop_grid) if w.crop_grid else None,
+        "text_tokens": names.get("N_text"), "kv_length": names.get("T"), "dtype": w.dtype,
+        "bytes_per_element": names.get("b_e"), "conventions": dict(w.conventions), "values": names,
+        "attn_implementation": report.tree.meta.get("attn_implementation"),
+    }
+    if "decode" in report.phases:
+        out["activated_params_per_token"] = out["decode"]["total"]["activated_params"]
+    out["unsupported"] = dict(sorted(report.walk.unsupported.items()))
+    out["ignored"] = dict(sorted(report.walk.ignored.items()))
+    out["complete"] = not report.walk.unsupported
+    if meta:
+        out["meta"] = meta
+    return out
+
+
+def costs_json(doc: dict) -> str:
+    return json.dumps(doc, indent=1, sort_keys=False) + "\n"
+
+
+def si(n, unit: str = "") -> str:
+    if n is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {prefix}{unit}"
+    return f"{n} {unit}".rstrip()
+
+
+def _table(rows: list, header: list) -> list:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+def costs_text(doc: dict, *, symbolic: bool = True) -> str:
+    w, t = doc["workload"], doc["tokens"]
+    grid = f", crops {w['crop_grid'][0]}x{w['crop_grid'][1]}" if w["crop_grid"] else ""
+    lines = [f"{w['title'] or w['model']}: mode {w['mode']}{grid}, text tokens {w['text_tokens']}, decode KV length T = "
+             f"{w['kv_length']}, dtype {w['dtype']} ({w['bytes_per_element']} B/element), attention "
+             f"{w['attn_implementation'] or 'n/a'}",
+             f"tokens: {t.get('vision_tokens')} vision tokens out of the encoder (as the paper counts them), "
+             f"{t.get('llm_image_tokens')} image tokens into the LLM (with image_newline / view_seperator), "
+             f"prefill sequence S = {t.get('sequence_length')}"]
+    for name, choice in w["conventions"].items():
+        lines.append(f"convention: {name} = {choice}")
+    header = ["stage", "params", "FLOPs", "weight bytes", "activation bytes", "FLOP/byte"]
+    for phase in ("prefill", "decode"):
+        if phase not in doc:
+            continue
+        lines += ["", PHASE_TITLES.get(phase, phase)]
+        rows = [[s, f"{e['params']:,}", f"{e['flops']:,}", si(e["weight_bytes"], "B"), si(e["activation_bytes"], "B"),
+                 "-" if e["arithmetic_intensity"] is None else f"{e['arithmetic_intensity']:.1f}"]
+                for s, e in doc[phase].items()]
+        lines += _table(rows, header)
+    if "activated_params_per_token" in doc:
+        lines += ["", f"activated parameters per decoded token: {doc['activated_params_per_token']:,} "
+                      "(weights read by one decode step, embedding row included; the paper: about 570M)"]
+    if symbolic:
+        lines += ["", "symbolic FLOPs (symbols: see the workload file; b_e = bytes per element)"]
+        for phase in ("prefill", "decode"):
+            for s, e in doc.get(phase, {}).items():
+                if e["flops_expr"] != "0":
+                    lines.append(f"  {phase:<8} {s:<10} {e['flops_expr']}")
+    lines.append("")
+    if doc["unsupported"]:
+        lines.append(f"INCOMPLETE: {len(doc['unsupported'])} module(s) unsupported, their FLOPs and bytes are missing:")
+        lines += [f"  {n or '(root)'}: {why}" for n, why in list(doc["unsupported"].items())[:50]]
+    else:
+        lines.append("every module is handled or deliberately ignored:")
+    lines += [f"  ignored {n}: {why}" for n, why in doc["ignored"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,101 @@
+"""Shared helpers of the cost-model tests: trees of live modules, binders, the FLOP counter."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from unittest import mock
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+MIRROR = FIXTURES / "cost_mirror"
+MIRROR_FAMILIES = MIRROR / "families.yaml"
+SAMPLE_FAMILIES = FIXTURES / "sample_vlm.families.yaml"
+SAMPLE_WORKLOAD = FIXTURES / "sample_vlm.workload.yaml"
+DEEPSEEK = os.environ.get("DEEPSEEK_OCR_SRC")
+
+
+def runtime_tree(model):
+    """The ModuleTree of a live module (own parameter and buffer shapes, qualified class names)."""
+    from analyzer.tree import BufferInfo, ModuleNode, ModuleTree
+
+    nodes = []
+    for name, mod in model.named_modules():
+        cls = type(mod)
+        nodes.append(ModuleNode(
+            name=name, cls=cls.__name__, class_qualname=f"{cls.__module__}.{cls.__qualname__}",
+            params={k: tuple(p.shape) for k, p in mod.named_parameters(recurse=False)},
+            buffers={k: BufferInfo(tuple(b.shape), str(b.dtype), True) for k, b in mod.named_buffers(recurse=False)}))
+    return ModuleTree(root=type(model).__name__, modules=nodes)
+
+
+def runtime_binder(model, families=(MIRROR_FAMILIES,)):
+    from analyzer.costs import build_binder
+    from analyzer.module_attrs import runtime_attrs
+
+    return build_binder(runtime_tree(model), runtime_attrs(model), family_files=families)
+
+
+@lru_cache(maxsize=None)
+def static_binder(folder: str, root: str | None = None, families: tuple = (str(MIRROR_FAMILIES),)):
+    from analyzer.costs import build_binder
+    from analyzer.module_attrs import analyze_with_attrs
+
+    result, attrs = analyze_with_attrs(folder, root=root)
+    assert not result.partial, [d.format() for d in result.diagnostics]
+    return build_binder(result.tree, attrs, family_files=families)
+
+
+def load_mirror():
+    if "mirror" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("mirror", MIRROR / "mirror.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["mirror"] = module
+        before, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # keep the fixture folder clean
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.dont_write_bytecode = before
+    return sys.modules["mirror"]
+
+
+def flop_counter():
+    """FlopCounterMode that also counts torch 2.13's CPU flash SDPA (with torch's own formula)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+    def cpu_sdpa(q, k, v, *args, out_shape=None, **kwargs):
+        return sdpa_flop_count(q, k, v)
+
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa}
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+def per_module_flops(counter, root_label: str) -> dict:
+    """FlopCounterMode's per-module totals keyed by our dotted names ('' for the root)."""
+    out = {}
+    for key, ops in counter.get_flop_counts().items():
+        if key == root_label or key.startswith(root_label + "."):
+            out[key[len(root_label) + 1:]] = sum(ops.values())
+    return out
+
+
+@contextmanager
+def segment_anything_importable():
+    """segment_anything imports torchvision at package import: a fake one while it is missing, and
+    everything imported meanwhile forgotten afterwards (as tests/test_runtime.py does)."""
+    import transformers  # noqa: F401  (it probes torchvision with find_spec: import it unfaked)
+
+    fake = {}
+    if importlib.util.find_spec("torchvision") is None:
+        for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
+                     "torchvision.ops", "torchvision.ops.boxes"):
+            fake[name] = types.ModuleType(name)
+        fake["torchvision.transforms.functional"].resize = fake["torchvision.transforms.functional"].to_pil_image = None
+        fake["torchvision.ops.boxes"].batched_nms = fake["torchvision.ops.boxes"].box_area = None
+    with mock.patch.dict(sys.modules, fake):
+        yield
