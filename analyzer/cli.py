@@ -20,8 +20,8 @@ registration order, classes, own parameter and buffer shapes, plus a stage tag a
 EPILOG = """\
 examples:
   python -m analyzer tree fixtures/sample_vlm                 # the built-in sample model
-  python -m analyzer tree ~/models/DeepSeek-OCR --json out.json
-  python -m analyzer tree SRC --root deepencoder:build_sam_vit_b   # a sub-model from a factory
+  python -m analyzer tree ~/models/MyModel --json out.json
+  python -m analyzer tree SRC --root encoder:build_encoder    # a sub-model from a factory (FILE_STEM:NAME)
   python -m analyzer tree SRC --attn-implementation flash_attention_2
   python -m analyzer dump-runtime SRC --stub-module torchvision -o runtime.json   # runs the code!
   python -m analyzer check SRC --against runtime.json         # the CI gate

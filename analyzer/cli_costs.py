@@ -10,11 +10,12 @@ import argparse
 import sys
 
 COSTS_EPILOG = """\
-examples:
-  python -m analyzer costs ~/models/DeepSeek-OCR --mode base
-  python -m analyzer costs SRC --mode gundam --crops 4 --text-tokens 100 --kv-length 2048
+examples (modes are the workload file's; these are the default workload's):
+  python -m analyzer costs ~/models/MyModel --mode base
+  python -m analyzer costs SRC --mode gundam --crops 4 --text-tokens 100 --kv-length 2048   # a mode with crops
   python -m analyzer costs SRC --mode gundam --crop-grid 3x2 --json costs.json
   python -m analyzer costs SRC --mode text --text-tokens 1024          # a prompt without image
+  python -m analyzer costs SRC --workload my_workload.yaml --families my_families.yaml   # another model
 
 prefill = one pass over the image(s) and the S-token prompt (S = LLM image tokens + text tokens);
 decode = one step of one new token attending over T keys (default T = S + 1).
@@ -25,17 +26,19 @@ exit codes: 0 every module handled; 1 some module unsupported or the tree partia
 def _add_workload_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("workload options")
     g.add_argument("--mode", metavar="MODE",
-                   help="resolution mode from the workload file: text, tiny (512), small (640), base (1024), "
-                        "large (1280), gundam (n x 640 crops + 1024); default base")
-    g.add_argument("--crops", type=int, metavar="N", help="gundam: N crops (grid: the most square W x H, W <= H)")
-    g.add_argument("--crop-grid", metavar="WxH", help="gundam: the crop grid, W crops across, H down")
+                   help="resolution mode, one of the workload file's `modes` (default: its `defaults.mode`)")
+    g.add_argument("--crops", type=int, metavar="N",
+                   help="a mode with crops: N crops (grid: the most square W x H, W <= H)")
+    g.add_argument("--crop-grid", metavar="WxH", help="a mode with crops: the crop grid, W crops across, H down")
     g.add_argument("--text-tokens", type=int, metavar="N",
-                   help="non-image prompt tokens (BOS, template, text); default from the workload file (64)")
+                   help="non-image prompt tokens (BOS, template, text); default from the workload file")
     g.add_argument("--kv-length", type=int, metavar="T", help="keys the decode step attends over (default S + 1)")
     g.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32", "fp8"], help="element type (default bf16)")
-    g.add_argument("--lm-head", choices=["all", "last"], help="positions lm_head projects in the prefill "
-                   "(default all: DeepseekV2ForCausalLM.forward computes every position's logits)")
-    g.add_argument("--workload", metavar="YAML", help="workload model (default rules/workloads/deepseek_ocr.yaml)")
+    g.add_argument("--lm-head", choices=["all", "last"], help="positions lm_head projects in the prefill: all "
+                   "(a forward computing every position's logits) or last; default: the workload file's "
+                   "lm_head_positions convention")
+    g.add_argument("--workload", metavar="YAML",
+                   help="workload model (default: the file rules/workloads/index.yaml names)")
     g.add_argument("--families", action="append", default=[], metavar="YAML",
                    help="extra class -> family mappings layered over rules/families.yaml (repeatable)")
 
@@ -58,7 +61,7 @@ def add_parsers(subparsers) -> dict:
                               description="The formulation document of a model folder: conventions, stage totals, "
                                           "every family's LaTeX math and cost expressions, and per stage the module "
                                           "groups (index patterns, counts, dims, per-call and evaluated costs).",
-                              epilog="example: python -m analyzer formulations ~/models/DeepSeek-OCR -o module_formulations.md",
+                              epilog="example: python -m analyzer formulations ~/models/MyModel -o module_formulations.md",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", metavar="SRC")
     cli._add_source_options(p)
@@ -107,7 +110,7 @@ def cmd_costs(args) -> int:
     if args.json:
         _write(args.json, costs_json(doc))
     if args.json != "-":
-        sys.stdout.write(costs_text(doc))
+        sys.stdout.write(costs_text(doc, remarks=report.workload.model.remarks))
     return _exit(result, report)
 
 

@@ -6,7 +6,7 @@ are sums of each module's *own* (exclusive) cost, attributed to the module's sta
 stages add up to the total and the children of a module add up to it minus its own part.
 
 Every module ends in one of three states (as fvcore sorts ops): handled (a family ran), ignored
-(a family says it is not executed, e.g. CLIP's unused patch convolution), or unsupported (no
+(a family says it is not executed, e.g. a patch convolution its parent never calls), or unsupported (no
 family, an unbindable dimension, a structure that differs from the family's, or never reached
 by the workload): unsupported modules are listed with the reason, never counted as zero.
 """
@@ -268,7 +268,7 @@ def build_binder(tree, attrs=None, family_files=()) -> Binder:
 
 def run_workload(binder: Binder, workload, stage_order=None) -> Report:
     """Walk every phase's entries. Stages are listed in ``stage_order`` if given, else in the order
-    the workload first runs them (sam, clip, projector, prefill, decode), then the others, sorted."""
+    the workload first runs them (the order of its entries), then the others, sorted."""
     walk = Walk(binder)
     roots = [n for n, node in binder.nodes.items() if _is_root(binder, n)]
     for phase, entries in workload.phases.items():

@@ -22,8 +22,8 @@ CONVENTIONS = (
     "gathers and interpolations are not FLOPs here; each family lists them as *uncounted* with the number of elements "
     "they touch.",
     "On the CPU, torch 2.13's FlopCounterMode has no formula for `aten._scaled_dot_product_flash_attention_for_cpu` and "
-    "silently drops every SDPA attention matmul (SAM and CLIP attention here). The figures here count them; measure "
-    "with `custom_mapping={aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flop}` or the math SDPA backend.",
+    "silently drops every SDPA attention matmul. The figures here count them; measure with "
+    "`custom_mapping={aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flop}` or the math SDPA backend.",
     "Attention counts the pairs the implementation computes: eager and SDPA compute the full S x T score matrix "
     "(the causal mask is added, not skipped); FlashAttention-2 computes the causal tiles only.",
     "Bytes use b_e bytes per element of the chosen dtype. Weight bytes are the parameters read by one call; activations "
@@ -37,18 +37,12 @@ CONVENTIONS = (
     "or token grid, h x w a window, S queries, T keys, E elements, L sequence length, n patch tokens.",
 )
 
+# Method and PyTorch references behind the family formulations. A model's own sources (its paper,
+# the papers of its components) are data: the workload file's `references`, listed first.
 REFERENCES = (
-    ("DeepSeek-OCR: Contexts Optical Compression (Wei, Sun, Li, 2025), arXiv:2510.18234. Methodology: the "
-     "DeepEncoder section (SAM-base with window attention, the 16x convolutional compressor, CLIP-large) and its "
-     "'Multiple resolution support' (Table 1: Tiny / Small / Base / Large / Gundam token counts); 'The MoE Decoder' "
-     "(DeepSeek-3B-MoE, 6 of 64 routed experts plus 2 shared, about 570M activated parameters)",
-     "https://arxiv.org/abs/2510.18234"),
-    ("Segment Anything (Kirillov et al., 2023): the ViT-B image encoder", "https://arxiv.org/abs/2304.02643"),
     ("Exploring Plain Vision Transformer Backbones for Object Detection (ViTDet; Li et al., 2022): window attention "
      "with a few global blocks", "https://arxiv.org/abs/2203.16527"),
     ("MViTv2 (Li et al., 2022): decomposed relative position embeddings", "https://arxiv.org/abs/2112.01526"),
-    ("CLIP (Radford et al., 2021)", "https://arxiv.org/abs/2103.00020"),
-    ("DeepSeekMoE (Dai et al., 2024): fine-grained routed experts plus shared experts", "https://arxiv.org/abs/2401.06066"),
     ("GLU Variants Improve Transformer (Shazeer, 2020): SwiGLU", "https://arxiv.org/abs/2002.05202"),
     ("RoFormer (Su et al., 2021): rotary position embedding", "https://arxiv.org/abs/2104.09864"),
     ("GQA (Ainslie et al., 2023): grouped-query attention", "https://arxiv.org/abs/2305.13245"),
@@ -76,12 +70,13 @@ def expressions(cost: Cost) -> dict:
     return out
 
 
-def family_entry(fam) -> dict:
+def family_entry(fam, model_notes=()) -> dict:
+    """One family's document entry; ``model_notes``: the workload file's notes on it, after its own."""
     generic = None
     if fam.generic:
         generic = expressions(registry.inclusive(fam.name, registry.symbolic_dims(fam), registry.symbolic_work(fam)))
     return {"kind": fam.kind, "title": fam.title, "math": fam.math, "dims": list(fam.dim_names),
-            "roles": list(fam.all_roles), "work": list(fam.work), "notes": list(fam.notes),
+            "roles": list(fam.all_roles), "work": list(fam.work), "notes": list(fam.notes) + list(model_notes),
             "uncounted_ops": list(fam.uncounted_ops), "generic": generic}
 
 
@@ -157,14 +152,18 @@ def build(report, meta: dict | None = None) -> dict:
                 summed = total(costs)
                 entry["values"][phase] = {f: report.value(getattr(summed, f)) for f in ("flops", "weight_bytes", "act_bytes")}
         stages.setdefault(stage, []).append(entry)
+    model = report.workload.model
     return {
         "schema": "modeltree-formulations/1",
         "root": report.tree.root,
-        "title": report.workload.model.title,
+        "title": model.title,
         "conventions": list(CONVENTIONS),
+        "notes": list(model.notes),
+        "remarks": dict(model.remarks),
         "costs": summary(report, meta),
-        "symbols": dict(report.workload.model.symbols),
-        "families": {name: family_entry(fam) for name, fam in sorted(registry.REGISTRY.items())},
+        "symbols": dict(model.symbols),
+        "families": {name: family_entry(fam, model.family_notes.get(name, ()))
+                     for name, fam in sorted(registry.REGISTRY.items())},
         "stages": {s: stages[s] for s in report.stages if s in stages},
-        "references": [{"title": t, "url": u} for t, u in REFERENCES],
+        "references": [dict(r) for r in model.references] + [{"title": t, "url": u} for t, u in REFERENCES],
     }

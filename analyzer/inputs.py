@@ -31,7 +31,7 @@ class RootSpec:
 def parse_root(text: str) -> RootSpec:
     module, sep, name = text.partition(":")
     if not sep or not module or not name or not name.isidentifier():
-        raise _fail("E004", f"--root must look like FILE_STEM:NAME (e.g. deepencoder:build_sam_vit_b), got {text!r}")
+        raise _fail("E004", f"--root must look like FILE_STEM:NAME (e.g. encoder:build_encoder), got {text!r}")
     if module.endswith(".py"):
         module = module[:-3]
     if ".." in module or module.startswith((".", "/")) or "/" in module:

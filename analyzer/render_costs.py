@@ -88,15 +88,18 @@ def _table(rows: list, header: list) -> list:
     return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
 
 
-def costs_text(doc: dict, *, symbolic: bool = True) -> str:
+def costs_text(doc: dict, *, symbolic: bool = True, remarks: dict | None = None) -> str:
+    """``remarks``: the workload file's short texts, shown in parentheses after the figure they name."""
     w, t = doc["workload"], doc["tokens"]
+    remarks = remarks or {}
+    note = lambda key: f" ({remarks[key]})" if key in remarks else ""  # noqa: E731
     grid = f", crops {w['crop_grid'][0]}x{w['crop_grid'][1]}" if w["crop_grid"] else ""
     lines = [f"{w['title'] or w['model']}: mode {w['mode']}{grid}, text tokens {w['text_tokens']}, decode KV length T = "
              f"{w['kv_length']}, dtype {w['dtype']} ({w['bytes_per_element']} B/element), attention "
              f"{w['attn_implementation'] or 'n/a'}",
-             f"tokens: {t.get('vision_tokens')} vision tokens out of the encoder (as the paper counts them), "
-             f"{t.get('llm_image_tokens')} image tokens into the LLM (with image_newline / view_seperator), "
-             f"prefill sequence S = {t.get('sequence_length')}"]
+             f"tokens: {t.get('vision_tokens')} vision tokens out of the encoder{note('vision_tokens')}, "
+             f"{t.get('llm_image_tokens')} image tokens into the LLM{note('llm_image_tokens')}, "
+             f"prefill sequence S = {t.get('sequence_length')}{note('sequence_length')}"]
     for name, choice in w["conventions"].items():
         lines.append(f"convention: {name} = {choice}")
     header = ["stage", "params", "FLOPs", "weight bytes", "activation bytes", "FLOP/byte"]
@@ -109,8 +112,9 @@ def costs_text(doc: dict, *, symbolic: bool = True) -> str:
                 for s, e in doc[phase].items()]
         lines += _table(rows, header)
     if "activated_params_per_token" in doc:
+        remark = remarks.get("activated_params_per_token")
         lines += ["", f"activated parameters per decoded token: {doc['activated_params_per_token']:,} "
-                      "(weights read by one decode step, embedding row included; the paper: about 570M)"]
+                      f"(weights read by one decode step, embedding row included{'; ' + remark if remark else ''})"]
     if symbolic:
         lines += ["", "symbolic FLOPs (symbols: see the workload file; b_e = bytes per element)"]
         for phase in ("prefill", "decode"):

@@ -39,7 +39,7 @@ def _workload(doc: dict) -> list:
     rows = [[f"`{k}`", doc["symbols"].get(k, ""), v] for k, v in w["values"].items()]
     lines += _table(["symbol", "meaning", "value"], rows)
     lines += _table(["tokens", "value"], [[k.replace("_", " "), v] for k, v in t.items()])
-    lines += ["### Conventions", ""] + [f"- {c}" for c in doc["conventions"]] + [""]
+    lines += ["### Conventions", ""] + [f"- {c}" for c in doc["conventions"] + doc.get("notes", [])] + [""]
     return lines
 
 
@@ -55,8 +55,9 @@ def _totals(doc: dict) -> list:
                 for s, e in c[phase].items()]
         lines += _table(["stage", "params", "FLOPs", "weight bytes", "activation bytes", "FLOP/byte"], rows)
     if "activated_params_per_token" in c:
+        remark = doc.get("remarks", {}).get("activated_params_per_token")
         lines += [f"Activated parameters per decoded token: {c['activated_params_per_token']:,} "
-                  "(the weights one decode step reads; the paper gives about 570M).", ""]
+                  f"(the weights one decode step reads{'; ' + remark if remark else ''}).", ""]
     return lines
 
 
@@ -126,5 +127,6 @@ def formulations_markdown(doc: dict) -> str:
               f"Unsupported modules: {len(c['unsupported'])}." if c["unsupported"] else "Unsupported modules: none.", ""]
     lines += [f"- `{n or '(root)'}`: {why}" for n, why in c["unsupported"].items()]
     lines += ([""] if c["unsupported"] else []) + [f"- ignored `{n}`: {why}" for n, why in c["ignored"].items()] + [""]
-    lines += ["## References", ""] + [f"- {r['title']}: <{r['url']}>" for r in doc["references"]]
+    lines += ["## References", ""] + [f"- {r['title']}{'. ' + r['note'] if r.get('note') else ''}: <{r['url']}>"
+                                      for r in doc["references"]]
     return "\n".join(lines) + "\n"

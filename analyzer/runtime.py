@@ -8,12 +8,12 @@ becomes an ``AnalyzerError`` (E007, or E002/E003/E004 for input problems).
 Import model
 ------------
 * ``src`` is a package, or lies inside one (``__init__.py`` files are walked upwards): its modules
-  are imported under their real dotted names (``segment_anything.build_sam``), with the folder
+  are imported under their real dotted names (``mypackage.modeling.encoder``), with the folder
   above the package root put first on ``sys.path``. ``class_qualname`` keeps the full dotted path.
 * otherwise ``src`` becomes an anonymous package: a synthetic package whose ``__path__`` is the
   folder, so relative imports between its files work exactly as they do for transformers'
   ``trust_remote_code`` modules. ``class_qualname`` is shown relative to the folder
-  (``deepencoder.Attention``). Nothing is copied or written (no ``HF_MODULES_CACHE``, no .pyc).
+  (``encoder.Attention``). Nothing is copied or written (no ``HF_MODULES_CACHE``, no .pyc).
 
 Everything added to ``sys.modules`` for the analyzed folder (and for stubs) is removed afterwards,
 and same-named packages that were already imported are put back, so several folders can be dumped
@@ -298,7 +298,7 @@ class _Sandbox:
             pkg.__path__ = [str(self.src)]
             pkg.__package__ = self.synthetic
             sys.modules[self.synthetic] = pkg
-            # Research code sometimes imports its sibling files absolutely (``from deepencoder import x``).
+            # Research code sometimes imports its sibling files absolutely (``from encoder import x``).
             sys.path.append(str(self.src))
         importlib.invalidate_caches()
         return self

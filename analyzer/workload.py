@@ -1,6 +1,11 @@
 """The workload model (rules/workloads/*.yaml) and one concrete choice of it.
 
-``load_workload_model`` reads and checks the file (E005 with the key on a bad one);
+``load_workload_model`` reads and checks the file (E005 with the key on a bad one); without a
+path it reads the one rules/workloads/index.yaml names as ``default``. Besides the workload
+itself, the file carries the model's prose, rendered as given: ``remarks`` (short parentheticals
+after a token count or the activated parameters), ``notes`` (bullets under the conventions),
+``family_notes`` (per family) and ``references``.
+
 ``choose`` binds a mode, a crop grid, the prompt length, the decode KV length, conventions and a
 dtype, and returns the token counts and the per-phase entries with SymPy workloads. The entries
 stay symbolic in the top-level symbols (R, R_c, w_c, h_c, S, T); ``values`` holds their numbers.
@@ -8,7 +13,7 @@ stay symbolic in the top-level symbols (R, R_c, w_c, h_c, S, T); ``values`` hold
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sympy as sp
@@ -18,8 +23,10 @@ from analyzer.formulas.base import BYTES, sym
 from analyzer.rules import RULES_DIR, load_yaml
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4, "fp8": 1}
-DEFAULT_WORKLOAD = RULES_DIR / "workloads" / "deepseek_ocr.yaml"
-_KEYS = {"name", "title", "symbols", "constants", "defaults", "modes", "tokens", "conventions", "phases"}
+WORKLOADS_DIR = RULES_DIR / "workloads"
+_KEYS = {"name", "title", "symbols", "constants", "defaults", "modes", "tokens", "conventions", "phases",
+         "remarks", "notes", "family_notes", "references"}
+REMARK_KEYS = ("activated_params_per_token",)  # besides the token names
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,10 @@ class WorkloadModel:
     tokens: tuple  # ((name, SymPy expression), ...) in file order
     conventions: dict
     phases: dict  # phase -> tuple[Entry]
+    remarks: dict = field(default_factory=dict)  # token name or REMARK_KEYS -> short text
+    notes: tuple = ()  # model-specific notes (strings)
+    family_notes: dict = field(default_factory=dict)  # family -> tuple of notes on this model's use of it
+    references: tuple = ()  # ({"title", "url", "note"?}, ...)
 
 
 @dataclass(frozen=True)
@@ -71,8 +82,18 @@ def _sympify(text, names: dict, path, key):
         raise _bad(path, key, f"invalid expression {text!r} ({exc})") from None
 
 
+def default_workload_path() -> Path:
+    """The workload file rules/workloads/index.yaml names as ``default``."""
+    index = WORKLOADS_DIR / "index.yaml"
+    data = load_yaml(index)
+    name = data.get("default") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name or Path(name).name != name:
+        raise _bad(index, "default", "expected the file name of a workload in rules/workloads/")
+    return WORKLOADS_DIR / name
+
+
 def load_workload_model(path=None) -> WorkloadModel:
-    path = Path(path) if path else DEFAULT_WORKLOAD
+    path = Path(path) if path else default_workload_path()
     data = load_yaml(path)
     if not isinstance(data, dict) or not {"modes", "phases", "tokens"} <= set(data) or not set(data) <= _KEYS:
         raise _bad(path, "(top)", f"expected keys {sorted(_KEYS)} (modes, tokens and phases required)")
@@ -111,8 +132,45 @@ def load_workload_model(path=None) -> WorkloadModel:
             work = {str(k): _sympify(v, names, path, f"{key}.work.{k}") for k, v in e["work"].items()}
             out.append(Entry(e["module"], work, e.get("family"), e.get("when")))
         phases[str(phase)] = tuple(out)
+    prose = _prose(data, path, {name for name, _ in tokens})
     return WorkloadModel(str(path), str(data.get("name", path.stem)), str(data.get("title", "")), symbols, constants,
-                         dict(data.get("defaults") or {}), modes, tuple(tokens), conventions, phases)
+                         dict(data.get("defaults") or {}), modes, tuple(tokens), conventions, phases, **prose)
+
+
+def _strings(raw, path, key) -> tuple:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
+        raise _bad(path, key, "expected a list of strings")
+    return tuple(raw)
+
+
+def _prose(data: dict, path, token_names: set) -> dict:
+    from analyzer.formulas.registry import REGISTRY
+
+    remarks = data.get("remarks") or {}
+    if not isinstance(remarks, dict) or not all(isinstance(v, str) for v in remarks.values()):
+        raise _bad(path, "remarks", "expected a mapping of name -> text")
+    for k in remarks:
+        if k not in token_names and k not in REMARK_KEYS:
+            raise _bad(path, f"remarks.{k}", f"expected a token name or one of {', '.join(REMARK_KEYS)}")
+    family_notes = data.get("family_notes") or {}
+    if not isinstance(family_notes, dict):
+        raise _bad(path, "family_notes", "expected a mapping of family -> [notes]")
+    for fam in family_notes:
+        if fam not in REGISTRY:
+            raise _bad(path, f"family_notes.{fam}",
+                       f"unknown family {fam!r} (registered: {', '.join(sorted(REGISTRY))})")
+    references = []
+    for i, ref in enumerate(data.get("references") or []):
+        if (not isinstance(ref, dict) or not {"title", "url"} <= set(ref) <= {"title", "url", "note"}
+                or not all(isinstance(v, str) and v for v in ref.values())):
+            raise _bad(path, f"references[{i}]", "expected {title, url, note?} (strings)")
+        references.append(dict(ref))
+    return {"remarks": {str(k): v for k, v in remarks.items()},
+            "notes": _strings(data.get("notes"), path, "notes"),
+            "family_notes": {str(f): _strings(n, path, f"family_notes.{f}") for f, n in family_notes.items()},
+            "references": tuple(references)}
 
 
 def crop_grid_for(n: int) -> tuple:

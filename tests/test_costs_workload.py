@@ -12,6 +12,7 @@ from costs_helpers import FIXTURES, SAMPLE_FAMILIES, SAMPLE_WORKLOAD  # noqa: E4
 
 from analyzer import cli, workload  # noqa: E402
 from analyzer.diagnostics import AnalyzerError  # noqa: E402
+from analyzer.formulas import REGISTRY  # noqa: E402
 
 MODEL = workload.load_workload_model()
 SAMPLE = ["costs", str(FIXTURES / "sample_vlm"), "--families", str(SAMPLE_FAMILIES), "--workload", str(SAMPLE_WORKLOAD)]
@@ -102,6 +103,25 @@ def test_bad_workload_file(tmp_path):
     assert info.value.diagnostic.code == "E005" and "tokens.q" in info.value.diagnostic.message
 
 
+@pytest.mark.parametrize("text, key", [
+    ("remarks: {nope: x}", "remarks.nope"),
+    ("notes: [1, 2]", "notes"),
+    ("family_notes: {no_such_family: [x]}", "family_notes.no_such_family"),
+    ("references: [{title: t}]", "references[0]"),
+])
+def test_bad_workload_prose(tmp_path, text, key):
+    bad = tmp_path / "w.yaml"
+    bad.write_text("modes: {base: {R: 1}}\ntokens: {q: 'R'}\nphases: {}\n" + text + "\n")
+    with pytest.raises(AnalyzerError) as info:
+        workload.load_workload_model(bad)
+    assert info.value.diagnostic.code == "E005" and info.value.diagnostic.message.startswith(key)
+
+
+def test_default_workload_is_named_by_the_index():
+    assert MODEL.path == str(workload.default_workload_path())
+    assert MODEL.remarks and MODEL.references and set(MODEL.family_notes) <= set(REGISTRY)
+
+
 def test_costs_json_shape_and_determinism(capsys, tmp_path):
     code, out, err = run_cli(SAMPLE + ["--json", "-"], capsys)
     assert code == 0, err
@@ -126,6 +146,7 @@ def test_costs_text_and_options(capsys):
     assert code == 0
     assert "mode gundam, crops 2x1" in out and "lm_head_positions = last" in out and "T = 40" in out
     assert "prefill: one pass" in out and "activated parameters per decoded token" in out
+    assert "embedding row included; toy sizes)" in out  # the workload file's remark
 
 
 def test_costs_exit_codes(capsys):

@@ -28,7 +28,7 @@ _TOKENWISE = {"linear", "layernorm", "rmsnorm", "gelu", "silu", "activation", "i
         work=("N",),
         notes=("Children are called in order on N tokens; activations get N x (features of the last Linear). "
                "A child that changes the token count (a convolution...) makes the Sequential unsupported: "
-               "its family must then come from a parent family (as SAM's neck does).",))
+               "its family must then come from a parent family (as windowed_vit_encoder does for its neck).",))
 def sequential(d, w, kids):
     n = w["N"]
     feats = w.get("F")
@@ -52,7 +52,7 @@ def sequential(d, w, kids):
 @family("workload_root", kind="container", title="Model root (routed by the workload file)",
         math=r"\mathrm{cost} = \sum_{\text{entries}} \mathrm{cost}(\text{module}, \text{workload})",
         notes=("Which submodule runs on how many tokens is data: rules/workloads/*.yaml. The root's loose "
-               "parameters (image_newline, view_seperator) are counted; the concatenations and the "
-               "masked_scatter that place them cost no FLOPs.",))
+               "parameters (separator embeddings...) are counted; the concatenations and scatters that "
+               "place them cost no FLOPs.",))
 def workload_root(d, w, kids):
     return Expansion(Cost(), ())

@@ -39,12 +39,12 @@ def downsample_size(size, k):
     return sp.floor((size + 2 * sp.floor(k / 2) - k) / 2) + 1
 
 
-@family("downsample_conv", kind="leaf", title="Stride-2 compressor convolution (SAM net_2 / net_3)",
+@family("downsample_conv", kind="leaf", title="Stride-2 downsampling convolution (padding k // 2)",
         math=r"Y = \mathrm{conv}_{k\times k,\ s=2,\ p=\lfloor k/2\rfloor}(X),\quad "
              r"H_o = \left\lfloor \tfrac{H + 2\lfloor k/2\rfloor - k}{2} \right\rfloor + 1",
         dims=("C_in", "C_out", "k", "bias?"), work=("B", "H", "W"),
-        notes=("DeepSeek-OCR's 16x token compressor is two of these (256->512->1024 channels, 3x3, stride 2, "
-               "padding 1): each halves the side (rounding up), 4x fewer tokens per convolution.",),
+        notes=("Each one halves the side (rounding up): 4x fewer tokens per convolution; a chain of them "
+               "compresses a token grid.",),
         uncounted_ops=("bias add",))
 def downsample_conv(d, w):
     k = d["k"]

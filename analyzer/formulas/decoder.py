@@ -59,8 +59,7 @@ def decoder_attention(d, w):
 @family("decoder_layer", kind="composite", title="Decoder layer (pre-norm attention + MLP or MoE)",
         math=r"h' = h + \mathrm{Attn}(\mathrm{Norm}_1(h)),\quad y = h' + \mathrm{MLP}(\mathrm{Norm}_2(h'))",
         groups=("input_layernorm", "self_attn", "post_attention_layernorm", "mlp"), work=("B", "S", "T"),
-        notes=("The MLP is the dense SwiGLU or the MoE, whichever the layer holds (layer 0 of DeepSeek-OCR is "
-               "dense, layers 1-11 are MoE).",),
+        notes=("The MLP is the dense SwiGLU or the MoE, whichever the layer holds.",),
         uncounted_ops=("residual add",))
 def decoder_layer(d, w):
     b, s = w["B"], w["S"]

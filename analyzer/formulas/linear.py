@@ -31,8 +31,8 @@ def linear(d, w):
 
 @family("lm_head", kind="leaf", title="Language-model head", math=r"\mathrm{logits} = h\, W_{vocab}^{\top}",
         dims=("d_in", "d_out", "bias?"), work=("N",),
-        notes=("N is the number of positions projected to the vocabulary. DeepseekV2ForCausalLM.forward "
-               "applies lm_head to every position of the prefill (it takes no num_logits_to_keep), so "
-               "the prefill convention is N = S; a server that keeps only the last position has N = 1.",))
+        notes=("N is the number of positions projected to the vocabulary: N = S in a prefill when the "
+               "model's forward projects every position, N = 1 when only the last position is kept "
+               "(the workload file's lm_head_positions convention).",))
 def lm_head(d, w):
     return linear_cost(d["d_in"], d["d_out"], d["bias"], w["N"])

@@ -29,10 +29,10 @@ def swiglu_mlp(d, w):
                            Part("down_proj", "linear", down, lin)))
 
 
-@family("moe_gate", kind="leaf", title="MoE router (MoEGate)",
+@family("moe_gate", kind="leaf", title="MoE router (softmax top-k gate)",
         math=r"s = \mathrm{softmax}(X W_g^{\top}),\quad (w, i) = \mathrm{topk}_k(s)",
         dims=("E", "d"), work=("N",),
-        notes=("F.linear without bias: 2 N d E FLOPs (computed in float32 by DeepSeek-V2's gate).",),
+        notes=("F.linear without bias: 2 N d E FLOPs.",),
         uncounted_ops=("softmax", "topk"))
 def moe_gate(d, w):
     n, e = w["N"], d["E"]

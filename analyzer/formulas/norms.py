@@ -28,7 +28,7 @@ def layernorm2d(d, w):
 
 @family("rmsnorm", kind="leaf", title="RMSNorm",
         math=r"y = \gamma \odot \frac{x}{\sqrt{\mathrm{mean}(x^2) + \epsilon}}",
-        dims=("C",), work=("N",), notes=("DeepseekV2RMSNorm computes in float32 and casts back.",),
+        dims=("C",), work=("N",),
         uncounted_ops=("rmsnorm",))
 def rmsnorm(d, w):
     return norm_cost("rmsnorm", d["C"], w["N"], d["C"])

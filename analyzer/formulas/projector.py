@@ -1,4 +1,4 @@
-"""The vision-to-language projector of DeepSeek-OCR (MlpProjector, projector_type 'linear')."""
+"""A linear vision-to-language projector: one Linear from the vision features to the LLM width."""
 from __future__ import annotations
 
 from analyzer.formulas.base import BYTES, Cost, Dims, Expansion, Part
@@ -6,10 +6,10 @@ from analyzer.formulas.registry import family
 
 
 @family("linear_projector", kind="composite", title="Linear projector (vision features -> LLM width)",
-        math=r"Y = [\,x_{clip};\ x_{sam}\,]\, W_p^{\top} + b",
+        math=r"Y = [\,x_1;\ \dots;\ x_m\,]\, W_p^{\top} + b",
         dims=("d_in", "d_out", "bias?"), roles=("layers",), work=("N",),
-        notes=("DeepSeek-OCR concatenates CLIP's output (class token dropped) with SAM's flattened map: "
-               "1024 + 1024 = 2048 features per vision token, projected to 1280.",))
+        notes=("The input is the vision features of each token, often several encoders' outputs "
+               "concatenated (d_in is their total width).",))
 def linear_projector(d, w):
     n = w["N"]
     own = Cost(act_in=n * d["d_in"] * BYTES, act_out=n * d["d_out"] * BYTES)
