@@ -1,14 +1,60 @@
 """The partial evaluator: interprets ``__init__`` bodies, and every function they call, over
 LibCST trees. It never executes the analyzed code: names resolve through the source index, and
-torch, the standard library and rule-modeled classes are implemented here or in rules/.
+torch, the standard library and rule-modeled classes are implemented here or in rules/. Python's
+``eval``, ``exec``, ``__import__``, ``open``... are not builtins here (a call to them is W102);
+modeled packages (``os``, ``sys``, ``importlib``...) give unknown values, and other packages
+(``subprocess``, ``socket``...) are only read, as source, like any other.
 
 Control of failure: analyzed-code exceptions (a missing config key, ``raise``, an unresolved
 name) become ``EvalRaise`` carrying a diagnostic. Outside an analyzed ``try`` the statement that
 raised is skipped, the module being built is marked partial, and evaluation goes on with the next
-statement. A step budget and a call-depth limit bound the work.
+statement.
+
+Bounded evaluation (W107). Every unit of work is a *step*: a statement, a call, a loop or
+comprehension iteration, 32 elements of a plain sequence built or scanned natively, 16 steps per
+module object created, and one step per unit of LibCST parse cost (below). Steps are counted
+against two budgets, both deterministic (no wall clock, so the output never depends on the
+machine's load):
+
+* a **scope budget** of ``SCOPE_STEP_BUDGET`` steps. A scope is one top-level statement of an
+  ``__init__`` being run by an instantiation, or of a function called from outside any ``__init__``
+  (a root factory), or the evaluation of one module-level or class-level binding. Work done inside
+  a *child* instantiation is charged to the child's own statements, not to the parent, so the budget
+  does not shrink as models grow: DeepSeek-OCR (4,083 modules) takes ~39k steps in all, its
+  largest scope ~3,600. A runaway loop is stopped after ``SCOPE_STEP_BUDGET`` steps (a quarter to a
+  third of a second on a 2-core machine): its statement is skipped with a W107 naming the loop that
+  used most of the budget (else the statement), its module is marked partial, and the module's
+  next statement, and every sibling module, go on with fresh budgets. A loop that ran out once is
+  not run again (twelve instances of a runaway layer cost one budget). A binding that runs out
+  becomes an unknown value. A comprehension costs a step per element: 100,000 elements run out
+  (W107 at the comprehension), 50,000 complete.
+* a **total budget** of ``TOTAL_STEP_BUDGET`` steps for the whole analysis (50 times
+  DeepSeek-OCR), the safety net against many different runaway scopes: once spent, every remaining
+  statement is skipped (one W107 is reported, every module it hits is marked partial), so the
+  analysis still ends, with a tree.
+
+Recursion: analyzed calls nest at most ``MAX_DEPTH`` deep. A class that builds itself (directly or
+through others) is abandoned at its *outermost* instance: that statement is skipped with a W107,
+and the outer instance keeps everything else. Other runaway recursion (mutually recursive
+factories) ends the statement of the innermost scope. A Python ``RecursionError`` (a pathological
+data structure) ends the current statement the same way.
+
+Parsing: before a definition is handed to LibCST (whose native parser is quadratic in nesting
+depth and crashes the whole process on an expression nested some thousands deep), its nesting
+depth and parse cost (the sum of its syntax nodes' depths) are measured with the standard
+library's ``ast``. A definition longer than ``MAX_DEFINITION_LINES``, nested deeper than
+``MAX_NESTING`` or costing more than ``MAX_PARSE_COST`` is not parsed: a W107 names the line (of
+the deepest node), once, and the function, method or binding is an unknown value; instances of a
+class whose ``__init__`` is refused are marked partial. Real code stays far below these limits
+(transformers 4.46: depth <= 46 with elif chains, cost <= 28,000, definitions <= 1,148 lines).
+
+Sizes: ranges longer than ``intrinsics.MAX_SEQ`` are not iterated, and arithmetic or formatting
+that would build huge values (``x * x`` on big integers, ``'{:999999999}'.format(1)``, ``s + s`` over
+a million characters, ``math.factorial(10**6)``) gives an unknown value instead.
 """
 from __future__ import annotations
 
+import ast
 import math
 import operator
 
@@ -36,9 +82,15 @@ from analyzer.values import (
     type_name,
 )
 
-STEP_BUDGET = 3_000_000
-MAX_DEPTH = 120
-MAX_RANGE = 1_000_000
+SCOPE_STEP_BUDGET = 100_000  # steps of one scope (see the module docstring)
+TOTAL_STEP_BUDGET = 2_000_000  # steps of a whole analysis
+STEP_BUDGET = SCOPE_STEP_BUDGET  # older name
+MODULE_STEPS = 16  # steps charged per module object created (it costs more than a statement, downstream too)
+MAX_DEPTH = 120  # analyzed call depth
+MAX_NESTING = 100  # syntax nesting depth of one definition handed to LibCST
+MAX_PARSE_COST = 50_000  # sum of syntax node depths of one definition handed to LibCST
+MAX_DEFINITION_LINES = 5_000  # longer definitions are refused without parsing them at all
+MAX_DEFINITION_CHARS = 200_000
 
 
 class EvalRaise(Exception):
@@ -53,7 +105,16 @@ class EvalRaise(Exception):
 
 
 class BudgetExceeded(EvalRaise):
-    pass
+    """A budget ran out. ``kind``: "steps" (the scope's), "total" (the whole analysis') or "depth"
+    (recursion). ``unwind_to``: the object whose statement must absorb it (the outermost instance of
+    a class built recursively), or None for the nearest scope. ``located``: the span already names
+    the loop that did not finish."""
+
+    def __init__(self, code, message, span, kind="steps", unwind_to=None):
+        super().__init__(code, message, span, "RecursionError" if kind == "depth" else "Exception")
+        self.kind = kind
+        self.unwind_to = unwind_to
+        self.located = False
 
 
 class _Return(Exception):
@@ -81,6 +142,8 @@ class Frame:
 
 
 _MISSING = object()
+# Python errors an intrinsic raises when the analyzed code calls it with arguments it does not fit
+_INTRINSIC_MISUSE = (TypeError, ValueError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError)
 
 BINOPS = {
     cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul, cst.Divide: operator.truediv,
@@ -105,14 +168,51 @@ def is_plain(v) -> bool:
     return isinstance(v, PLAIN)
 
 
+def syntax_nesting(tree) -> tuple[int, int, object]:
+    """(maximum depth, sum of depths, deepest node) of a standard-library ``ast`` tree, computed
+    without recursion. An ``elif`` nests, as it does in LibCST's tree (whose visitors recurse)."""
+    best = 0
+    total = 0
+    deepest = tree
+    stack = [(tree, 0)]
+    pop, push = stack.pop, stack.append
+    AST = ast.AST
+    while stack:
+        node, d = pop()
+        total += d
+        if d > best:
+            best, deepest = d, node
+        d1 = d + 1
+        for name in node._fields:
+            if name == "ctx" or name == "op":
+                continue
+            v = getattr(node, name, None)
+            if v.__class__ is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push((x, d1))
+            elif isinstance(v, AST):
+                push((v, d1))
+    return best, total, deepest
+
+
 class Evaluator:
+    BINOPS = BINOPS
+
     def __init__(self, index: SourceIndex, nn_rules, externals, report, attn_implementation=None):
         self.index = index
         self.nn_rules = nn_rules
         self.externals = externals  # analyzer.externals.Externals
         self.report = report  # callable(Diagnostic, ModuleObj | None)
         self.attn_implementation = attn_implementation
-        self.steps = 0
+        self.steps = 0  # all steps of this analysis
+        self.scope_steps = 0  # steps of the current budget scope
+        self._owners: list = []  # objects whose statements run as budget scopes, outermost first
+        self._total_reported = False
+        self._parse_verdicts: dict = {}
+        self._file_lines: dict = {}
+        self._warned: set = set()
+        self._runaway_loops: set = set()  # ids of loop nodes that exhausted a scope budget
         self.depth = 0
         self.try_depth = 0
         self.building: list[ModuleObj] = []
@@ -142,15 +242,191 @@ class Evaluator:
         obj = self.building[-1] if self.building else None
         if obj is not None and code[0] in "EW":
             obj.partial = True
-        self.report(Diagnostic(code, message, resolve_span(span)), obj)
+        # once per place and module: a loop whose body fails would repeat it at every iteration
+        where = (id(span.snippet), id(span.node)) if isinstance(span, LazySpan) else span
+        key = (code, message, where, obj.uid if obj is not None else None)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        self.report(Diagnostic(code, message, self.resolve_now(span)), obj)
+
+    @staticmethod
+    def resolve_now(span):
+        """A diagnostic's span, resolved now: resolving walks a LibCST tree recursively; past the
+        recursion limit the place is dropped rather than the analysis."""
+        try:
+            return resolve_span(span)
+        except RecursionError:
+            return None
 
     def fail(self, code: str, message: str, span, exc_type: str = "Exception"):
         raise EvalRaise(code, message, span, exc_type)
 
+    # ------------------------------------------------------------------ budgets (module docstring)
     def tick(self, span=None) -> None:
         self.steps += 1
-        if self.steps > STEP_BUDGET:
-            raise BudgetExceeded("W107", f"evaluation step budget ({STEP_BUDGET:,} steps) exhausted", span)
+        self.scope_steps += 1
+        if self.scope_steps > SCOPE_STEP_BUDGET or self.steps > TOTAL_STEP_BUDGET:
+            self._exhausted(span)
+
+    def charge(self, n: int, span=None) -> None:
+        """Count ``n`` steps of work done at once (elements built natively, parse cost)."""
+        if n > 0:
+            self.steps += n
+            self.scope_steps += n
+            if self.scope_steps > SCOPE_STEP_BUDGET or self.steps > TOTAL_STEP_BUDGET:
+                self._exhausted(span)
+
+    def _exhausted(self, span):
+        if self.steps > TOTAL_STEP_BUDGET:
+            raise BudgetExceeded("W107", f"the evaluation budget of the whole analysis ({TOTAL_STEP_BUDGET:,} steps) "
+                                 "is spent; the remaining statements are skipped", span, "total")
+        raise BudgetExceeded("W107", f"evaluation step budget exhausted ({SCOPE_STEP_BUDGET:,} steps for one "
+                             "statement, its calls included); the statement is skipped", span)
+
+    def _locate(self, e: BudgetExceeded, start: int, node, span) -> None:
+        """Name the loop that used most of a spent scope budget (called as the exception leaves it),
+        and remember it: a loop that ran out once is not run again (see _refuse_loop)."""
+        if e.kind == "steps" and not e.located and self.scope_steps - start >= SCOPE_STEP_BUDGET // 2:
+            e.located = True
+            e.span = span
+            e.message = (f"this loop did not finish within the evaluation step budget ({SCOPE_STEP_BUDGET:,} "
+                         "steps for one statement); the statement is skipped")
+            self._runaway_loops.add(id(node))
+
+    def _refuse_loop(self, span) -> None:
+        """A loop that already ran out of budget (in an earlier instance of the same class, say)
+        ends its statement at once: twelve runaway layers cost one budget, not twelve."""
+        e = BudgetExceeded("W107", f"this loop did not finish within the evaluation step budget "
+                           f"({SCOPE_STEP_BUDGET:,} steps for one statement) before, and is not run again; "
+                           "the statement is skipped", span)
+        e.located = True
+        raise e
+
+    def budget_report(self, e: BudgetExceeded, span) -> None:
+        """Report a spent budget where its scope absorbs it; the whole-analysis budget only once."""
+        if e.kind == "total":
+            if self.building:
+                self.building[-1].partial = True
+            if self._total_reported:
+                return
+            self._total_reported = True
+        self.warn("W107", e.message, e.span or span)
+
+    def _recursion_target(self):
+        """The outermost object under construction whose class is being built again inside it."""
+        first: dict = {}
+        for obj in self._owners:
+            if obj is None:
+                continue
+            key = id(obj.cls)
+            if key in first:
+                return first[key]
+            first[key] = obj
+        return None
+
+    def exec_body_scoped(self, block, frame: Frame, owner) -> None:
+        """Run a function body statement by statement, each statement its own budget scope."""
+        stmts = (block,) if isinstance(block, cst.SimpleStatementSuite) else block.body
+        self._owners.append(owner)
+        try:
+            for stmt in stmts:
+                saved = self.scope_steps
+                self.scope_steps = 0
+                try:
+                    if stmt is block:
+                        self.exec_block(block, frame)
+                    else:
+                        self.exec_stmt(stmt, frame)
+                except BudgetExceeded as e:
+                    if e.unwind_to is not None and e.unwind_to is not owner:
+                        raise
+                    self.budget_report(e, self.span(stmt, frame))
+                except RecursionError:
+                    self.budget_report(BudgetExceeded("W107", "nesting too deep to evaluate (Python's recursion limit)",
+                                                      None, "depth"), self.span(stmt, frame))
+                finally:
+                    self.scope_steps = saved
+        finally:
+            self._owners.pop()
+
+    # ------------------------------------------------------------------ parsing, guarded
+    def snippet(self, file, start: int, end: int):
+        """``file.snippet(start, end)``, once the definition is known to be safe for LibCST: nested at
+        most MAX_NESTING deep and of a parse cost at most MAX_PARSE_COST (charged as steps)."""
+        key = (id(file), start, end)
+        verdict = self._parse_verdicts.get(key)
+        if verdict is None:
+            verdict = self._parse_verdict(file, start, end)
+            self._parse_verdicts[key] = verdict
+            if verdict[0] is None:
+                self.charge(verdict[2])
+        if verdict[0] is not None:
+            raise EvalRaise(verdict[0], verdict[1], verdict[3])
+        return file.snippet(start, end)
+
+    _BINDING_NODES = {"def": (cst.FunctionDef,), "class": (cst.ClassDef,)}
+
+    def binding_snippet(self, file, name: str, binding):
+        """The parsed statement of an indexed binding, checked to be the statement the index saw
+        (a file whose line breaks the index and the line splitting count differently could
+        otherwise hand over another statement)."""
+        snip = self.snippet(file, binding.start, binding.end)
+        expected = self._BINDING_NODES.get(binding.kind, (cst.SimpleStatementLine,))
+        node = snip.node
+        if not isinstance(node, expected) or (binding.kind in ("def", "class") and node.name.value != name):
+            raise EvalRaise("W104", f"the statement binding '{name}' could not be located at line {binding.start} "
+                            "(unusual line breaks in the file?)", SourceSpan(file.display, binding.start, 0))
+        return snip
+
+    def _parse_verdict(self, file, start: int, end: int):
+        """(code of the refusal or None, message, parse cost, span), from the lines LibCST would get."""
+        lines = self._file_lines.get(id(file))
+        if lines is None:
+            lines = file.text().splitlines(keepends=True)  # as SourceFile.snippet splits them
+            self._file_lines[id(file)] = (file, lines)  # keeps the file alive while its id is a key
+        else:
+            lines = lines[1]
+        whole = SourceSpan(file.display, start, 0)
+        if end - start + 1 > MAX_DEFINITION_LINES:
+            return "W107", (f"definition too large to analyze ({end - start + 1:,} lines; the limit is "
+                            f"{MAX_DEFINITION_LINES:,})"), 0, whole
+        body = "".join(lines[start - 1: end])
+        if len(body) > MAX_DEFINITION_CHARS:
+            return "W107", (f"definition too large to analyze ({len(body):,} characters; the limit is "
+                            f"{MAX_DEFINITION_CHARS:,})"), 0, whole
+        indented = body[:1] in (" ", "\t")
+        code = ("if 1:\n" + body) if indented else body
+        offset = start - (2 if indented else 1)
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            return None, "", 0, None  # LibCST reports it (E001)
+        except (RecursionError, MemoryError, ValueError) as exc:
+            return "W107", f"definition cannot be analyzed ({type(exc).__name__} while parsing it)", 0, whole
+        if not tree.body:
+            return "W104", (f"no statement at lines {start}-{end} where the index saw one (unusual line breaks "
+                            "in the file?)"), 0, whole
+        depth, cost, deepest = syntax_nesting(tree)
+        if depth > MAX_NESTING:
+            line = getattr(deepest, "lineno", 1 - offset) + offset
+            col = getattr(deepest, "col_offset", 0)
+            return "W107", (f"expression or block nested {depth} levels deep (the limit is {MAX_NESTING}); "
+                            "this definition is not analyzed"), 0, SourceSpan(file.display, line, col)
+        if cost > MAX_PARSE_COST:
+            return "W107", (f"definition too large to analyze ({end - start + 1:,} lines, parse cost {cost:,}; "
+                            f"the limit is {MAX_PARSE_COST:,})"), 0, whole
+        return None, "", cost, None
+
+    def parse_expression_guarded(self, src: str):
+        """LibCST expression of ``src`` (a base-class expression), or None when too deeply nested."""
+        try:
+            depth, cost, _ = syntax_nesting(ast.parse(src, mode="eval"))
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
+            return None
+        if depth > MAX_NESTING or cost > MAX_PARSE_COST:
+            return None
+        return cst.parse_expression(src)
 
     # ------------------------------------------------------------------ modules and globals
     def module_value(self, name: str, span=None):
@@ -211,6 +487,8 @@ class Evaluator:
             return Unknown(f"cannot resolve 'from {target} import {attr}': module '{absname}' not found", span, True)
         try:
             return self.module_attr(mod, attr, span)
+        except BudgetExceeded:
+            raise
         except EvalRaise as e:
             fallback = self.externals.fallback(qual)
             if fallback is not None:
@@ -247,17 +525,32 @@ class Evaluator:
             return self.class_value(file, name)
         if binding.kind in ("import", "from"):
             return self.import_value(file, binding.module, binding.attr, bspan)
-        snip = file.snippet(binding.start, binding.end)
+        try:
+            snip = self.binding_snippet(file, name, binding)
+        except BudgetExceeded:
+            raise
+        except EvalRaise as e:  # refused (too deep or too large) or not found: reported once, unknown
+            self.warn(e.code, e.message, e.span or bspan)
+            return Unknown(e.message, e.span or bspan, True)
         node = snip.node
         frame = Frame(file, snip)
         if binding.kind == "def":
             return self.make_function(node, frame, owner=None)
-        # a top-level assignment: evaluate its statement in a module-scope frame
+        # a top-level assignment: evaluate its statement in a module-scope frame, its own budget scope
         frame.locals = _ModuleScope(self, file)
+        saved = self.scope_steps
+        self.scope_steps = 0
         try:
             self.exec_stmt(node, frame)
+        except BudgetExceeded as e:
+            if e.unwind_to is not None:
+                raise
+            self.budget_report(e, bspan)
+            return Unknown(e.message, e.span or bspan, True)
         except EvalRaise as e:
             return Unknown(e.message, e.span, True)
+        finally:
+            self.scope_steps = saved
         return frame.locals.own.get(name, Unknown(f"'{name}' is not bound by its statement", bspan))
 
     def class_value(self, file, name: str) -> ClassValue:
@@ -276,11 +569,24 @@ class Evaluator:
             cls.bases = []
             snip_frame = Frame(cls.file, None)
             for src in cls.facts.bases_src:
+                saved = self.scope_steps
+                self.scope_steps = 0
                 try:
-                    expr = cst.parse_expression(src)
-                    value = self.eval(expr, snip_frame)
+                    expr = self.parse_expression_guarded(src)
+                    if expr is None:
+                        value = Unknown(f"nested deeper than {MAX_NESTING} levels")
+                    else:
+                        value = self.eval(expr, snip_frame)
+                except BudgetExceeded as e:
+                    if e.unwind_to is not None:
+                        raise
+                    value = Unknown(e.message)
                 except (EvalRaise, cst.ParserSyntaxError) as e:
                     value = Unknown(getattr(e, "message", str(e)))
+                except RecursionError:
+                    value = Unknown("nesting too deep to evaluate")
+                finally:
+                    self.scope_steps = saved
                 if isinstance(value, (ClassValue, BuiltinClass)):
                     cls.bases.append(value)
                 elif isinstance(value, Unknown):
@@ -292,6 +598,8 @@ class Evaluator:
         return cls.bases
 
     def mro(self, cls) -> list:
+        if not isinstance(cls, (ClassValue, BuiltinClass)):
+            return []
         if isinstance(cls, BuiltinClass):
             return [cls] + [c for b in self.bases_of(cls) for c in self.mro(b)]
         if cls.mro is None:
@@ -332,17 +640,33 @@ class Evaluator:
             return Unknown(f"class attribute {cls.name}.{name} refers to itself")
         cls._evaluating.add(name)
         try:
-            snip = cls.file.snippet(binding.start, binding.end)
+            try:
+                snip = self.binding_snippet(cls.file, name, binding)
+            except BudgetExceeded:
+                raise
+            except EvalRaise as e:  # refused or not found: reported once, an unknown member
+                self.warn(e.code, e.message, e.span)
+                cls.ns[name] = Unknown(e.message, e.span, True)
+                return cls.ns[name]
             frame = Frame(cls.file, snip)
             if binding.kind == "def":
                 value = self.make_function(snip.node, frame, owner=cls)
             else:
                 frame.locals = _ClassScope(self, cls)
+                saved = self.scope_steps
+                self.scope_steps = 0
                 try:
                     self.exec_stmt(snip.node, frame)
                     value = frame.locals.own.get(name, _MISSING)
+                except BudgetExceeded as e:
+                    if e.unwind_to is not None:
+                        raise
+                    self.budget_report(e, SourceSpan(cls.file.display, binding.start, 0))
+                    value = Unknown(e.message, e.span)
                 except EvalRaise as e:
                     value = Unknown(e.message, e.span)
+                finally:
+                    self.scope_steps = saved
         finally:
             cls._evaluating.discard(name)
         cls.ns[name] = value
@@ -394,11 +718,19 @@ class Evaluator:
         closure = frame if frame.func is not None else None
         return FunctionValue(node.name.value, qual, node, frame.snippet, frame.file, closure, owner, kind)
 
-    def call_function(self, fn: FunctionValue, args: list, kwargs: dict, span, self_obj=_MISSING):
+    def call_function(self, fn: FunctionValue, args: list, kwargs: dict, span, self_obj=_MISSING, scoped=False):
+        """Call an analyzed function. ``scoped``: an ``__init__`` run by an instantiation, whose
+        statements are budget scopes (so are those of a function called outside any such scope)."""
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise BudgetExceeded("W107", f"call depth limit ({MAX_DEPTH}) reached in {fn.qualname}", span)
+                target = self._recursion_target()
+                if target is not None:
+                    msg = (f"call depth limit ({MAX_DEPTH}) reached: {type_name(target)} is built again inside "
+                           "itself without end; this statement is skipped")
+                else:
+                    msg = f"call depth limit ({MAX_DEPTH}) reached in {fn.qualname} (unbounded recursion?)"
+                raise BudgetExceeded("W107", msg, span, "depth", target)
             frame = Frame(fn.file, fn.snippet, fn, fn.closure)
             if self_obj is not _MISSING:
                 args = [self_obj, *args]
@@ -407,12 +739,27 @@ class Evaluator:
             if isinstance(node, cst.Lambda):
                 return self.eval(node.body, frame)
             try:
-                self.exec_block(node.body, frame)
+                if scoped or not self._owners:
+                    self.exec_body_scoped(node.body, frame, self_obj if scoped else None)
+                else:
+                    self.exec_block(node.body, frame)
             except _Return as r:
                 return r.value
             return None
         finally:
             self.depth -= 1
+
+    def default_value(self, param, frame: Frame):
+        """A parameter's default; one that cannot be evaluated is reported and stays unknown."""
+        try:
+            return self.eval(param.default, frame)
+        except BudgetExceeded:
+            raise
+        except EvalRaise as e:
+            if self.try_depth:
+                raise
+            self.warn(e.code, e.message, e.span or self.span(param, frame))
+            return Unknown(e.message, e.span, True)
 
     def bind_params(self, fn: FunctionValue, args: list, kwargs: dict, frame: Frame, span):
         params = fn.node.params
@@ -429,7 +776,7 @@ class Evaluator:
             elif pname in kwargs:
                 loc[pname] = kwargs.pop(pname)
             elif p.default is not None:
-                loc[pname] = self.eval(p.default, defaults_frame)
+                loc[pname] = self.default_value(p, defaults_frame)
             else:
                 raise EvalRaise("W104", f"{fn.name}() missing required argument '{pname}'", span, "TypeError")
         extra = args[len(positional):]
@@ -443,7 +790,7 @@ class Evaluator:
             if pname in kwargs:
                 loc[pname] = kwargs.pop(pname)
             elif p.default is not None:
-                loc[pname] = self.eval(p.default, defaults_frame)
+                loc[pname] = self.default_value(p, defaults_frame)
             else:
                 raise EvalRaise("W104", f"{fn.name}() missing keyword-only argument '{pname}'", span, "TypeError")
         if params.star_kwarg is not None:
@@ -466,7 +813,12 @@ class Evaluator:
                 return self.call_function(f, args, kwargs, span, self_obj=fn.obj)
             return self.call(f, [fn.obj, *args], kwargs, span)
         if isinstance(fn, Intrinsic):
-            return fn.fn(self, args, kwargs, span)
+            try:
+                return fn.fn(self, args, kwargs, span)
+            except _INTRINSIC_MISUSE as exc:
+                # e.g. isinstance(x) or len(a, b): the analyzed call does not fit the builtin
+                raise EvalRaise("W104", f"{fn.name}(): arguments not understood ({type(exc).__name__}: {exc})",
+                                span, type(exc).__name__) from None
         if isinstance(fn, (ClassValue, BuiltinClass)):
             return self.instantiate(fn, args, kwargs, span)
         if isinstance(fn, PartialValue):
@@ -493,6 +845,7 @@ class Evaluator:
         if kind == "exception":
             return ExceptionValue(cls.name, str(args[0]) if args and is_plain(args[0]) else "")
         if kind in ("nn", "container", "module_base", "hf_model", "fallback_module"):
+            self.charge(MODULE_STEPS, span)
             obj = ModuleObj(cls, span)
         elif kind in ("dict", "attrdict"):
             obj = Instance(cls, storage={})
@@ -505,9 +858,11 @@ class Evaluator:
             self.building.append(obj)
         try:
             owner, init = self.lookup_mro(cls, "__init__")
+            if isinstance(init, Unknown) and is_module:
+                obj.partial = True  # its __init__ was refused or not found (reported once, where it is)
             if isinstance(init, FunctionValue):
                 try:
-                    self.call_function(init, args, kwargs, span, self_obj=obj)
+                    self.call_function(init, args, kwargs, span, self_obj=obj, scoped=True)
                 except BudgetExceeded:
                     raise
                 except EvalRaise as e:
@@ -539,8 +894,8 @@ class Evaluator:
             self.exec_stmt(stmt, frame)
 
     def exec_stmt(self, stmt, frame: Frame):
-        self.tick()
         try:
+            self.tick()
             if isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
                     self.exec_small(small, frame)
@@ -549,14 +904,19 @@ class Evaluator:
                 if handler is None:
                     raise EvalRaise("W104", f"statement {type(stmt).__name__} is not followed", self.span(stmt, frame))
                 handler(self, stmt, frame)
-        except (_Return, _Break, _Continue, BudgetExceeded):
+        except (_Return, _Break, _Continue):
+            raise
+        except BudgetExceeded as e:
+            if e.span is None:
+                e.span = self.span(stmt, frame)
             raise
         except EvalRaise as e:
             if self.try_depth:
                 raise
             self.warn(e.code, e.message, e.span or self.span(stmt, frame))
         except RecursionError:
-            raise BudgetExceeded("W107", "expression nesting too deep to evaluate", self.span(stmt, frame))
+            raise BudgetExceeded("W107", "nesting too deep to evaluate (Python's recursion limit)",
+                                 self.span(stmt, frame), "depth") from None
 
     def exec_small(self, node, frame: Frame):
         t = type(node)
@@ -652,36 +1012,50 @@ class Evaluator:
         span = self.span(node.iter, frame)
         items = self.iterate(self.eval(node.iter, frame), span)
         broke = False
-        for item in items:
-            self.tick(span)
-            self.assign(node.target, item, frame)
-            try:
-                self.exec_block(node.body, frame)
-            except _Break:
-                broke = True
-                break
-            except _Continue:
-                continue
+        start = self.scope_steps
+        if self._runaway_loops and id(node) in self._runaway_loops:
+            self._refuse_loop(self.span(node, frame))
+        try:
+            for item in items:
+                self.tick(span)
+                self.assign(node.target, item, frame)
+                try:
+                    self.exec_block(node.body, frame)
+                except _Break:
+                    broke = True
+                    break
+                except _Continue:
+                    continue
+        except BudgetExceeded as e:
+            self._locate(e, start, node, self.span(node, frame))
+            raise
         if not broke and node.orelse is not None:
             self.exec_block(node.orelse.body, frame)
 
     def exec_while(self, node, frame):
         broke = False
-        while True:
-            span = self.span(node.test, frame)
-            self.tick(span)
-            test = self.eval(node.test, frame)
-            if isinstance(test, Unknown):
-                raise EvalRaise("W105", f"cannot decide this loop condition: {test.reason}", span)
-            if not self.truth(test, span):
-                break
-            try:
-                self.exec_block(node.body, frame)
-            except _Break:
-                broke = True
-                break
-            except _Continue:
-                continue
+        start = self.scope_steps
+        if self._runaway_loops and id(node) in self._runaway_loops:
+            self._refuse_loop(self.span(node, frame))
+        try:
+            while True:
+                span = self.span(node.test, frame)
+                self.tick(span)
+                test = self.eval(node.test, frame)
+                if isinstance(test, Unknown):
+                    raise EvalRaise("W105", f"cannot decide this loop condition: {test.reason}", span)
+                if not self.truth(test, span):
+                    break
+                try:
+                    self.exec_block(node.body, frame)
+                except _Break:
+                    broke = True
+                    break
+                except _Continue:
+                    continue
+        except BudgetExceeded as e:
+            self._locate(e, start, node, self.span(node, frame))
+            raise
         if not broke and node.orelse is not None:
             self.exec_block(node.orelse.body, frame)
 
@@ -929,7 +1303,11 @@ class Evaluator:
         return self.intrinsics.truth(self, v, span)
 
     def e_integer(self, node, frame):
-        return int(node.value.replace("_", ""), 0) if not node.value.startswith("0") or node.value in ("0",) or node.value[1:2] in "xXoObB" else int(node.value.replace("_", ""))
+        text = node.value.replace("_", "")
+        try:
+            return int(text, 0) if not text.startswith("0") or text == "0" or text[1:2] in "xXoObB" else int(text)
+        except ValueError as exc:  # e.g. more digits than int() converts (4,300)
+            raise EvalRaise("W104", f"integer literal not evaluated: {exc}", self.span(node, frame), "ValueError") from None
 
     def e_float(self, node, frame):
         return float(node.value.replace("_", ""))
@@ -938,8 +1316,10 @@ class Evaluator:
         return complex(node.value.replace("_", ""))
 
     def e_string(self, node, frame):
-        v = node.evaluated_value
-        return v
+        try:
+            return node.evaluated_value
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+            raise EvalRaise("W104", f"string literal not evaluated: {type(exc).__name__}", self.span(node, frame)) from None
 
     def e_concat(self, node, frame):
         left = self.eval(node.left, frame)
@@ -973,6 +1353,9 @@ class Evaluator:
                 spec = "".join(spec_parts)
             if not is_plain(v):
                 v = self.intrinsics.to_str(self, v)
+            if self.intrinsics._BIG_NUMBER.search(spec):
+                return Unknown("a format with a huge width or precision is not evaluated", self.span(part, frame))
+            self.intrinsics._charge_sizes(self, (v,), None)
             try:
                 if part.conversion == "r":
                     v = repr(v)
@@ -1018,23 +1401,31 @@ class Evaluator:
     def _comprehension(self, for_in, frame, emit):
         span = self.span(for_in, frame)
         items = self.iterate(self.eval(for_in.iter, frame), span)
-        for item in items:
-            self.tick(span)
-            self.assign(for_in.target, item, frame)
-            ok = True
-            for cond in for_in.ifs:
-                test = self.eval(cond.test, frame)
-                if isinstance(test, Unknown):
-                    raise EvalRaise("W105", f"cannot decide this comprehension filter: {test.reason}", self.span(cond, frame))
-                if not self.truth(test, span):
-                    ok = False
-                    break
-            if not ok:
-                continue
-            if for_in.inner_for_in is not None:
-                self._comprehension(for_in.inner_for_in, frame, emit)
-            else:
-                emit()
+        start = self.scope_steps
+        if self._runaway_loops and id(for_in) in self._runaway_loops:
+            self._refuse_loop(span)
+        try:
+            for item in items:
+                self.tick(span)
+                self.assign(for_in.target, item, frame)
+                ok = True
+                for cond in for_in.ifs:
+                    test = self.eval(cond.test, frame)
+                    if isinstance(test, Unknown):
+                        raise EvalRaise("W105", f"cannot decide this comprehension filter: {test.reason}",
+                                        self.span(cond, frame))
+                    if not self.truth(test, span):
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                if for_in.inner_for_in is not None:
+                    self._comprehension(for_in.inner_for_in, frame, emit)
+                else:
+                    emit()
+        except BudgetExceeded as e:
+            self._locate(e, start, for_in, span)
+            raise
 
     def e_listcomp(self, node, frame):
         inner = Frame(frame.file, frame.snippet, frame.func, frame)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy as _copy
 import math
 import operator
+import re
 
 import libcst as cst
 
@@ -32,7 +33,76 @@ from analyzer.values import (
 )
 
 MODULE_KINDS = ("nn", "container", "module_base", "hf_model", "fallback_module")
-MAX_SEQ = 1_000_000
+MAX_SEQ = 1_000_000  # longest range iterated, longest sequence built
+MAX_INT_BITS = 65_536  # integer arithmetic beyond this size gives an unknown value
+MAX_WIDTH = 100_000  # str.ljust/center/zfill/..., format widths and precisions
+ELEMENTS_PER_STEP = 32  # building or scanning a plain sequence costs a step per this many elements
+_FORMAT_FIELD = re.compile(r"\{([^{}:!]*)")
+_BIG_NUMBER = re.compile(r"\d{6,}")
+
+
+def _size(v) -> int:
+    """Elements of a plain sequence or mapping (the cost of copying or scanning it natively)."""
+    if isinstance(v, (str, bytes, list, tuple, dict, set, frozenset)):
+        return len(v)
+    return 0
+
+
+def _charge_sizes(ev, values, span) -> None:
+    n = 0
+    for v in values:
+        if v.__class__ in (str, bytes, list, tuple, dict, set, frozenset):
+            n += len(v)
+    if n >= ELEMENTS_PER_STEP:
+        ev.charge(n // ELEMENTS_PER_STEP, span)
+
+
+def _huge_int_result(op, left, right) -> bool:
+    """Would ``left op right`` on integers build an integer of more than MAX_INT_BITS bits?"""
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return False
+    if op is cst.Multiply:
+        return left.bit_length() + right.bit_length() > MAX_INT_BITS
+    if op is cst.Power:
+        return right > 0 and abs(left) > 1 and left.bit_length() * right > MAX_INT_BITS
+    if op is cst.LeftShift:
+        return right > 0 and left != 0 and left.bit_length() + right > MAX_INT_BITS
+    return False
+
+
+def _format_refusal(fmt: str) -> str | None:
+    """Why ``fmt.format(...)`` is not evaluated: a huge width, or attribute/index access in a field."""
+    if _BIG_NUMBER.search(fmt):
+        return "a format with a huge width or precision is not evaluated"
+    for m in _FORMAT_FIELD.finditer(fmt):
+        if "." in m.group(1) or "[" in m.group(1):
+            return "a format field with attribute or index access is not evaluated"
+    if re.search(r"\{[^{}]*:[^{}]*\{", fmt):
+        return "a format with a computed width is not evaluated"
+    return None
+
+
+_SIZE_METHODS = {"ljust", "rjust", "center", "zfill", "expandtabs", "to_bytes"}
+
+
+def _plain_method_refusal(obj, name: str, args: list, kwargs: dict) -> str | None:
+    """Why a method of a plain value is not run natively (it would build a huge value or loop long)."""
+    for a in list(args) + list(kwargs.values()):
+        if isinstance(a, range) and range_len(a) > MAX_SEQ:
+            return f"a range of {range_len(a):,} items exceeds the limit of {MAX_SEQ:,}"
+    if name in _SIZE_METHODS:
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, int) and a > MAX_WIDTH:
+                return f"{type(obj).__name__}.{name}() of width {a:,} is not evaluated (limit {MAX_WIDTH:,})"
+    if name in ("format", "format_map") and isinstance(obj, str):
+        return _format_refusal(obj)
+    if name == "replace" and isinstance(obj, str) and len(args) >= 2 and isinstance(args[1], str):
+        if (len(obj) + 1) * len(args[1]) > MAX_SEQ:
+            return "str.replace() result too large to evaluate"
+    if name in ("join",) and isinstance(obj, str) and args and isinstance(args[0], (list, tuple)):
+        if len(obj) * len(args[0]) > MAX_SEQ:
+            return "str.join() result too large to evaluate"
+    return None
 
 
 def _err(code, msg, span, exc="Exception"):
@@ -47,10 +117,15 @@ def _budget(msg, span):
     return BudgetExceeded("W107", msg, span)
 
 
-def _plain(v) -> bool:
-    from analyzer.evaluator import is_plain
+_PLAIN_TYPES = (int, float, str, bool, type(None), tuple, list, dict, set, frozenset, bytes, complex, range)
 
-    return is_plain(v)
+
+def _plain(v) -> bool:
+    return isinstance(v, _PLAIN_TYPES)  # as analyzer.evaluator.is_plain
+
+
+_NUMBER = (int, float)
+_GROWING = (cst.Multiply, cst.Power, cst.LeftShift)
 
 
 def _kind(ev, cls) -> str:
@@ -84,6 +159,9 @@ def python_builtins(ev) -> dict:
             for a in list(args) + list(kwargs.values()):
                 if isinstance(a, Unknown):
                     return Unknown(a.reason, a.span)
+            if name == "pow" and len(args) == 2 and _huge_int_result(cst.Power, args[0], args[1]):
+                return Unknown("arithmetic result too large to evaluate", span)
+            _charge_sizes(ev, args, span)
             try:
                 return fn(*args, **kwargs)
             except (TypeError, ValueError, OverflowError, ZeroDivisionError, KeyError, IndexError) as exc:
@@ -129,19 +207,21 @@ def python_builtins(ev) -> dict:
         return any(ev.issubclass(cls, t) for t in types)
 
     def b_hasattr(ev, args, kwargs, span):
-        from analyzer.evaluator import EvalRaise
+        from analyzer.evaluator import BudgetExceeded, EvalRaise
 
         obj, name = args
         if isinstance(obj, Unknown):
             return Unknown(obj.reason, obj.span)
         try:
             v = ev.getattr(obj, name, span)
+        except BudgetExceeded:
+            raise
         except EvalRaise:
             return False
         return not (isinstance(v, Unknown) and v.reason.startswith("no attribute"))
 
     def b_getattr(ev, args, kwargs, span):
-        from analyzer.evaluator import EvalRaise
+        from analyzer.evaluator import BudgetExceeded, EvalRaise
 
         obj, name = args[0], args[1]
         if isinstance(name, Unknown):
@@ -149,6 +229,8 @@ def python_builtins(ev) -> dict:
         if len(args) > 2:
             try:
                 return ev.getattr(obj, name, span)
+            except BudgetExceeded:
+                raise
             except EvalRaise:
                 return args[2]
         return ev.getattr(obj, name, span)
@@ -162,8 +244,7 @@ def python_builtins(ev) -> dict:
     def b_super(ev, args, kwargs, span):
         if len(args) == 2:
             return SuperValue(args[0], args[1])
-        frame = ev.frames[-1] if ev.frames else None
-        raise _err("W104", "super() without arguments outside a method", span)
+        raise _err("W104", "super() with other than zero or two arguments is not followed", span, "TypeError")
 
     def b_enumerate(ev, args, kwargs, span):
         start = args[1] if len(args) > 1 else kwargs.get("start", 0)
@@ -220,7 +301,9 @@ def python_builtins(ev) -> dict:
 
     def b_anyall(which):
         def f(ev, args, kwargs, span):
-            vals = [ev.truth(x, span) for x in ev.iterate(args[0], span)]
+            items = ev.iterate(args[0], span)
+            ev.charge(len(items), span)
+            vals = [ev.truth(x, span) for x in items]
             return any(vals) if which == "any" else all(vals)
 
         return Intrinsic(which, f)
@@ -241,6 +324,7 @@ def python_builtins(ev) -> dict:
     def b_sum(ev, args, kwargs, span):
         total = args[1] if len(args) > 1 else 0
         for x in ev.iterate(args[0], span):
+            ev.tick(span)
             total = ev.binop(cst.Add, total, x, span)
         return total
 
@@ -342,13 +426,26 @@ def check_instance(ev, obj, t) -> bool:
 
 
 # ---------------------------------------------------------------------------------- iteration
+def range_len(r: range) -> int:
+    """len(r), also beyond what len() converts (range(10**30))."""
+    try:
+        return len(r)
+    except OverflowError:
+        return max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
+
+
 def iterate(ev, value, span):
     if isinstance(value, range):
-        if len(value) > MAX_SEQ:
-            raise _budget(f"loop over {len(value):,} items exceeds the limit of {MAX_SEQ:,}", span)
+        n = range_len(value)
+        if n > MAX_SEQ:
+            raise _budget(f"loop over {n:,} items exceeds the limit of {MAX_SEQ:,}", span)
         return value
     if isinstance(value, (list, tuple, str)):
+        if len(value) >= ELEMENTS_PER_STEP:
+            ev.charge(len(value) // ELEMENTS_PER_STEP, span)
         return list(value)
+    if isinstance(value, (set, frozenset, dict)):
+        _charge_sizes(ev, (value,), span)
     if isinstance(value, (set, frozenset)):
         try:
             return sorted(value)
@@ -372,7 +469,11 @@ def iterate(ev, value, span):
         raise _err("W104", f"'{type_name(value)}' module is not iterable", span, "TypeError")
     if isinstance(value, Tensor):
         if value.shape:
-            return [Tensor(value.shape[1:], value.dtype) for _ in range(min(value.shape[0], MAX_SEQ))]
+            n = value.shape[0]
+            if not isinstance(n, int) or n > MAX_SEQ:
+                raise _budget(f"iteration over a tensor of {n} rows exceeds the limit of {MAX_SEQ:,}", span)
+            ev.charge(n, span)
+            return [Tensor(value.shape[1:], value.dtype) for _ in range(n)]
         raise _err("W105", "cannot iterate over a tensor of unknown shape", span)
     if isinstance(value, Unknown):
         raise _err("W105", f"cannot iterate over an unknown value: {value.reason}", span)
@@ -410,6 +511,11 @@ def compare(ev, op, left, right, span):
             container = right.storage
         elif isinstance(right, ModuleObj):
             container = list(right.modules) if _container_of(ev, right) == "ModuleDict" else list(right.modules.values())
+        if isinstance(container, range) and not isinstance(left, int):
+            # Python scans the whole range for a non-int: answer as it would, without the scan
+            result = isinstance(left, float) and left.is_integer() and int(left) in container
+            return result if op is cst.In else not result
+        _charge_sizes(ev, (container,), span)
         try:
             result = left in container
         except TypeError:
@@ -423,6 +529,7 @@ def compare(ev, op, left, right, span):
     if isinstance(left, Tensor) or isinstance(right, Tensor):
         return Unknown("comparison involving a tensor's values", span)
     if _plain(left) and _plain(right):
+        _charge_sizes(ev, (left, right), span)
         try:
             return fn(left, right)
         except TypeError:
@@ -439,14 +546,27 @@ def _too_big(op, left, right) -> bool:
         return True
     if op is cst.Multiply:
         for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQ:
+            if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQ:
                 return True
     if op is cst.LeftShift and isinstance(right, int) and right > 4096:
         return True
-    return False
+    if op is cst.Add and isinstance(left, (str, bytes, list, tuple)) and isinstance(right, (str, bytes, list, tuple)):
+        return len(left) + len(right) > MAX_SEQ
+    if op is cst.Modulo and isinstance(left, str) and re.search(r"%[-+ #0]*\d*(\.\d*)?\*|%[-+ #0]*\d{6,}|\.\d{6,}", left):
+        return True  # '%999999999d' % 1, or a width given as '*'
+    return _huge_int_result(op, left, right)
 
 
 def binop(ev, op, left, right, span, inplace=False):
+    lc, rc = left.__class__, right.__class__
+    if (lc is int or lc is float) and (rc is int or rc is float) and op is not cst.MatrixMultiply:
+        # the common case, fast: numbers
+        if lc is int and rc is int and op in _GROWING and _too_big(op, left, right):
+            return Unknown("arithmetic result too large to evaluate", span)
+        try:
+            return ev.BINOPS[op](left, right)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None
     from analyzer.evaluator import BINOPS
 
     if isinstance(left, Unknown):
@@ -456,6 +576,9 @@ def binop(ev, op, left, right, span, inplace=False):
     if isinstance(left, Tensor) or isinstance(right, Tensor):
         return tensor_binop(op, left, right)
     if isinstance(left, list) and isinstance(right, list) and op is cst.Add and inplace:
+        if len(left) + len(right) > MAX_SEQ:
+            return Unknown("list too large to evaluate", span)
+        _charge_sizes(ev, (right,), span)
         left.extend(right)
         return left
     if isinstance(left, Instance) and left.storage is not None and op is cst.BitOr and isinstance(right, dict):
@@ -464,7 +587,15 @@ def binop(ev, op, left, right, span, inplace=False):
         raise _err("W104", f"operator on {type_name(left)} and {type_name(right)} is not modeled", span, "TypeError")
     if _too_big(op, left, right):
         return Unknown("arithmetic result too large to evaluate", span)
+    if op is cst.Multiply and isinstance(left, int) and not isinstance(left, bool) and _size(right):
+        ev.charge(_size(right) * max(left, 0) // ELEMENTS_PER_STEP, span)
+    elif op is cst.Multiply and isinstance(right, int) and not isinstance(right, bool) and _size(left):
+        ev.charge(_size(left) * max(right, 0) // ELEMENTS_PER_STEP, span)
+    else:
+        _charge_sizes(ev, (left, right), span)
     fn = BINOPS.get(op)
+    if fn is None:
+        raise _err("W104", "operator '@' on plain values", span, "TypeError")
     try:
         return fn(left, right)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
@@ -554,6 +685,10 @@ def _identity_first(name):
     return Intrinsic(name, lambda ev, args, kwargs, span: args[0] if args else None)
 
 
+_HUGE_MATH = {"factorial", "comb", "perm", "prod", "lcm", "pow", "mul", "lshift", "ipow", "imul", "ilshift",
+              "concat", "iconcat", "repeat", "add", "iadd"}
+
+
 def _math_fn(name, fn):
     def call(ev, args, kwargs, span):
         for a in args:
@@ -561,6 +696,21 @@ def _math_fn(name, fn):
                 return Unknown(a.reason, a.span)
             if isinstance(a, Tensor):
                 return Tensor(a.shape, a.dtype)
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, range) and range_len(a) > MAX_SEQ:
+                raise _budget(f"a range of {range_len(a):,} items exceeds the limit of {MAX_SEQ:,}", span)
+        if name in _HUGE_MATH:
+            ints = [a for a in args if isinstance(a, int)]
+            if name in ("factorial", "comb", "perm") and any(abs(a) > 20_000 for a in ints):
+                return Unknown(f"math.{name} of so large a number is not evaluated", span)
+            if name == "prod" and args and _size(args[0]) > 1_000:
+                return Unknown("math.prod of so many numbers is not evaluated", span)
+            op = {"mul": cst.Multiply, "imul": cst.Multiply, "pow": cst.Power, "ipow": cst.Power,
+                  "lshift": cst.LeftShift, "ilshift": cst.LeftShift, "add": cst.Add, "iadd": cst.Add,
+                  "concat": cst.Add, "iconcat": cst.Add, "repeat": cst.Multiply}.get(name)
+            if op is not None and len(args) == 2 and _too_big(op, args[0], args[1]):
+                return Unknown("arithmetic result too large to evaluate", span)
+        _charge_sizes(ev, list(args), span)
         try:
             return fn(*args, **kwargs)
         except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
@@ -576,20 +726,26 @@ def _partial(ev, args, kwargs, span):
 
 
 def _deepcopy(ev, args, kwargs, span):
-    return clone(args[0], {})
+    if not args:
+        raise _err("W104", "deepcopy() needs an argument", span, "TypeError")
+    return clone(args[0], {}, ev, span)
 
 
-def clone(v, memo):
+def clone(v, memo, ev=None, span=None):
+    """A deep copy of an evaluator value; a step per container copied (shared parts copied once)."""
     if id(v) in memo:
         return memo[id(v)]
+    if ev is not None and isinstance(v, (ModuleObj, Instance, list, tuple, dict, set)):
+        ev.tick(span)
+        _charge_sizes(ev, (v,), span)
     if isinstance(v, ModuleObj):
         c = ModuleObj(v.cls, v.span)
         memo[id(v)] = c
-        c.modules = {k: clone(m, memo) for k, m in v.modules.items()}
-        c.params = {k: clone(p, memo) for k, p in v.params.items()}
-        c.buffers = {k: clone(b, memo) for k, b in v.buffers.items()}
+        c.modules = {k: clone(m, memo, ev, span) for k, m in v.modules.items()}
+        c.params = {k: clone(p, memo, ev, span) for k, p in v.params.items()}
+        c.buffers = {k: clone(b, memo, ev, span) for k, b in v.buffers.items()}
         c.non_persistent = set(v.non_persistent)
-        c.attrs = {k: clone(a, memo) for k, a in v.attrs.items()}
+        c.attrs = {k: clone(a, memo, ev, span) for k, a in v.attrs.items()}
         c.partial = v.partial
         return c
     if isinstance(v, Tensor):
@@ -599,16 +755,24 @@ def clone(v, memo):
     if isinstance(v, Instance):
         c = Instance(v.cls, None if v.storage is None else {})
         memo[id(v)] = c
-        c.attrs = {k: clone(a, memo) for k, a in v.attrs.items()}
+        c.attrs = {k: clone(a, memo, ev, span) for k, a in v.attrs.items()}
         if v.storage is not None:
-            c.storage.update({k: clone(a, memo) for k, a in v.storage.items()})
+            c.storage.update({k: clone(a, memo, ev, span) for k, a in v.storage.items()})
         return c
     if isinstance(v, list):
-        return [clone(x, memo) for x in v]
+        c = []
+        memo[id(v)] = c
+        c.extend(clone(x, memo, ev, span) for x in v)
+        return c
     if isinstance(v, tuple):
-        return tuple(clone(x, memo) for x in v)
+        c = tuple(clone(x, memo, ev, span) for x in v)
+        memo[id(v)] = c
+        return c
     if isinstance(v, dict):
-        return {k: clone(x, memo) for k, x in v.items()}
+        c = {}
+        memo[id(v)] = c
+        c.update({k: clone(x, memo, ev, span) for k, x in v.items()})
+        return c
     return v
 
 
@@ -874,7 +1038,7 @@ def _scan_config_defaults(ev):
     else:
         from analyzer.evaluator import EvalRaise, Frame
 
-        snip = file.snippet(init.start, init.end)
+        snip = ev.snippet(file, init.start, init.end)
         frame = Frame(file, snip)
         for stmt in snip.node.body.body:
             if not isinstance(stmt, cst.SimpleStatementLine):
@@ -1132,6 +1296,11 @@ def get_attribute(ev, obj, name, span):
     if isinstance(obj, SuperValue):
         target = obj.obj
         cls = target.cls if isinstance(target, (ModuleObj, Instance)) else target
+        if not isinstance(cls, (ClassValue, BuiltinClass)) or not isinstance(obj.after, (ClassValue, BuiltinClass)):
+            if isinstance(cls, Unknown) or isinstance(obj.after, Unknown):
+                return Unknown("super() of an unknown value", span, True)
+            raise _err("W104", f"super(): the arguments are a {type_name(obj.after)} and a {type_name(target)}, "
+                       "not a class and an instance of it", span, "TypeError")
         owner, member = ev.lookup_mro(cls, name, after=obj.after)
         if member is _missing_sentinel():
             if name == "__init__":
@@ -1207,9 +1376,13 @@ def get_attribute(ev, obj, name, span):
                         return Unknown(a.reason, a.span)
                 if n in ("index", "count", "remove") and isinstance(obj, (list, tuple)):
                     args = list(args)
+                refusal = _plain_method_refusal(obj, n, args, kwargs)
+                if refusal is not None:
+                    return Unknown(refusal, s)
+                _charge_sizes(ev, [obj, *args, *kwargs.values()], s)
                 try:
                     return f(*args, **kwargs)
-                except (TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
+                except (TypeError, ValueError, IndexError, KeyError, OverflowError, ZeroDivisionError) as exc:
                     raise _err("W104", f"{type(obj).__name__}.{n}: {exc}", s, type(exc).__name__) from None
 
             return Intrinsic(f"{type(obj).__name__}.{name}", pymethod)
@@ -1299,6 +1472,7 @@ def set_attribute(ev, obj, name, value, span):
             if isinstance(amap, dict) and name in amap:
                 name = amap[name]
         if kind == "attrdict":
+            _charge_sizes(ev, (value,), span)
             obj.storage[name] = _to_attrdict(obj.cls, value)
             return
         obj.attrs[name] = value
