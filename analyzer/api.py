@@ -75,8 +75,8 @@ def analyze(
     if attn_implementation is not None and attn_implementation not in ATTN_IMPLEMENTATIONS:
         raise AnalyzerError(Diagnostic("E003", f"--attn-implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}"))
     config_path = Path(config) if config else (src_dir / "config.json")
-    if config is None and not config_path.is_file():
-        config_path = None
+    if config is None and not config_path.is_file() and not config_path.is_symlink() and not config_path.exists():
+        config_path = None  # no config.json at all (a symlink or special file is checked by load_config)
     config_dict, config_shown = inputs.load_config(config_path, overrides)
     spec = inputs.parse_root(root) if root else inputs.root_from_config(config_dict, config_shown, src)
     stage_rules = load_stages(stages) if stages else default_stages()

@@ -62,7 +62,7 @@ import libcst as cst
 
 from analyzer import torch_ops
 from analyzer.diagnostics import Diagnostic, SourceSpan
-from analyzer.sources import LazySpan, SourceIndex, resolve_relative, resolve_span
+from analyzer.sources import LazySpan, SourceIndex, resolve_relative, resolve_span, split_lines
 from analyzer.values import (
     BoundMethod,
     BuiltinClass,
@@ -383,7 +383,7 @@ class Evaluator:
         """(code of the refusal or None, message, parse cost, span), from the lines LibCST would get."""
         lines = self._file_lines.get(id(file))
         if lines is None:
-            lines = file.text().splitlines(keepends=True)  # as SourceFile.snippet splits them
+            lines = split_lines(file.text())  # as SourceFile.snippet splits them
             self._file_lines[id(file)] = (file, lines)  # keeps the file alive while its id is a key
         else:
             lines = lines[1]

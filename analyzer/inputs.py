@@ -4,6 +4,7 @@ config.json file with --set overrides, and the root (``--root FILE_STEM:NAME`` o
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
     shown = None
     if path is not None:
         shown = str(path)
+        if os.path.lexists(path) and Path(path).exists() and not Path(path).is_file():
+            raise _fail("E002", "config is not a regular file (a folder, FIFO or device?)", path)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:

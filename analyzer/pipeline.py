@@ -34,10 +34,9 @@ def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, searc
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
         root_obj = _build_root(ev, root_file, spec, config_dict, config_shown)
+        tree, diagnostics = build_tree(root_obj, str(spec), pending)  # resolving spans may recurse in LibCST
     finally:
         sys.setrecursionlimit(old_limit)
-
-    tree, diagnostics = build_tree(root_obj, str(spec), pending)
     tag(tree, stage_rules, default_leaves())
     tree.meta = {
         "mode": "static",
@@ -79,7 +78,7 @@ def _build_root(ev: Evaluator, file, spec, config_dict: dict, config_shown) -> M
                                            "only zero-argument factories can be roots", span))
         result = _guarded(ev, lambda: ev.call(value, [], {}, span), span)
     else:
-        args = _constructor_args(ev, value, file, config_dict, config_shown, span)
+        args = _guarded(ev, lambda: _constructor_args(ev, value, file, config_dict, config_shown, span), span)
         result = _guarded(ev, lambda: ev.instantiate(value, args, {}, span), span)
     if not isinstance(result, ModuleObj):
         reason = result.reason if isinstance(result, Unknown) else type(result).__name__

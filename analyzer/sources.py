@@ -226,7 +226,7 @@ class SourceFile:
         snip = self._snippets.get(key)
         if snip is None:
             if self._lines is None:
-                self._lines = self.text().splitlines(keepends=True)
+                self._lines = split_lines(self.text())
             body = "".join(self._lines[start - 1 : end])
             if not body.endswith("\n"):
                 body += "\n"
@@ -366,6 +366,18 @@ class SourceIndex:
 
 
 _VERSION = re.compile(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", re.M)
+
+
+_LINE_BREAK = re.compile(r"(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer (and ``ast`` line numbers) count them: only \\r\\n, \\r and
+    \\n end a line (``str.splitlines`` also splits on form feeds and \\u2028)."""
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def resolve_relative(importer: SourceFile, target: str) -> str:
