@@ -20,7 +20,7 @@ machine's load):
   ``__init__`` being run by an instantiation, or of a function called from outside any ``__init__``
   (a root factory), or the evaluation of one module-level or class-level binding. Work done inside
   a *child* instantiation is charged to the child's own statements, not to the parent, so the budget
-  does not shrink as models grow: DeepSeek-OCR (4,083 modules) takes ~39k steps in all, its
+  does not shrink as models grow: a 4,083-module vision-language model takes ~39k steps in all, its
   largest scope ~3,600. A runaway loop is stopped after ``SCOPE_STEP_BUDGET`` steps (a quarter to a
   third of a second on a 2-core machine): its statement is skipped with a W107 naming the loop that
   used most of the budget (else the statement), its module is marked partial, and the module's
@@ -29,7 +29,7 @@ machine's load):
   becomes an unknown value. A comprehension costs a step per element: 100,000 elements run out
   (W107 at the comprehension), 50,000 complete.
 * a **total budget** of ``TOTAL_STEP_BUDGET`` steps for the whole analysis (50 times
-  DeepSeek-OCR), the safety net against many different runaway scopes: once spent, every remaining
+  the 4,083-module model above), the safety net against many different runaway scopes: once spent, every remaining
   statement is skipped (one W107 is reported, every module it hits is marked partial), so the
   analysis still ends, with a tree.
 
