@@ -131,7 +131,7 @@ class _Continue(Exception):
 
 
 class Frame:
-    __slots__ = ("locals", "file", "snippet", "func", "parent", "globals_file")
+    __slots__ = ("locals", "file", "snippet", "func", "parent", "globals_file", "stmt")
 
     def __init__(self, file, snippet, func=None, parent=None):
         self.locals: dict = {}
@@ -139,6 +139,8 @@ class Frame:
         self.snippet = snippet
         self.func = func
         self.parent = parent  # enclosing function frame (closures) or comprehension parent
+        # the statement being executed: spans are resolved relative to it (cheap positions)
+        self.stmt = parent.stmt if parent is not None and parent.snippet is snippet else None
 
 
 _MISSING = object()
@@ -233,7 +235,7 @@ class Evaluator:
     def span(self, node, frame: Frame | None):
         if frame is None or frame.snippet is None:
             return None
-        return LazySpan(frame.snippet, node)
+        return LazySpan(frame.snippet, node, frame.stmt)
 
     def current_span(self) -> SourceSpan | None:
         return None
@@ -898,8 +900,10 @@ class Evaluator:
             self.tick()
             if isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
+                    frame.stmt = small
                     self.exec_small(small, frame)
             else:
+                frame.stmt = stmt
                 handler = self._compound.get(type(stmt))
                 if handler is None:
                     raise EvalRaise("W104", f"statement {type(stmt).__name__} is not followed", self.span(stmt, frame))

@@ -4,6 +4,7 @@ Inputs are validated, and results cached, by ``analyzer.api``.
 """
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -32,11 +33,15 @@ def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, searc
         raise AnalyzerError(Diagnostic("E004", f"root module '{spec.module}' ({spec.origin}) is not a file in {src_dir}"))
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # the evaluation allocates many long-lived objects and no cycles worth collecting
     try:
         root_obj = _build_root(ev, root_file, spec, config_dict, config_shown)
         tree, diagnostics = build_tree(root_obj, str(spec), pending)  # resolving spans may recurse in LibCST
     finally:
         sys.setrecursionlimit(old_limit)
+        if gc_was_enabled:
+            gc.enable()
     tag(tree, stage_rules, default_leaves())
     tree.meta = {
         "mode": "static",

@@ -51,7 +51,7 @@ class ModuleFacts:
 class Snippet:
     """A parsed definition with lazily resolved positions (line offset into its file)."""
 
-    __slots__ = ("node", "offset", "_positions", "_wrapper", "file", "code", "_calls")
+    __slots__ = ("node", "offset", "_positions", "_wrapper", "file", "code", "_calls", "_stmts", "_in_stmt")
 
     def __init__(self, node, wrapper, offset, file, code):
         self.node = node
@@ -59,6 +59,8 @@ class Snippet:
         self.offset = offset
         self._positions = None
         self._calls = None
+        self._stmts = None  # id(CST statement) -> (line, col) in snippet coordinates
+        self._in_stmt: dict = {}  # id(small statement) -> its own node positions
         self.file = file
         self.code = code
 
@@ -72,16 +74,18 @@ class _CallCollector(cst.CSTVisitor):
 
 
 class LazySpan:
-    """A span resolved only when shown: most spans the evaluator makes are never printed."""
+    """A span resolved only when shown: most spans the evaluator makes are never printed.
+    ``stmt`` is the statement being executed when it was made (positions are found from it)."""
 
-    __slots__ = ("snippet", "node")
+    __slots__ = ("snippet", "node", "stmt")
 
-    def __init__(self, snippet, node):
+    def __init__(self, snippet, node, stmt=None):
         self.snippet = snippet
         self.node = node
+        self.stmt = stmt
 
     def resolve(self) -> SourceSpan:
-        line, col = position(self.snippet, self.node)
+        line, col = position(self.snippet, self.node, self.stmt)
         return SourceSpan(self.snippet.file.display, line, col)
 
     def __str__(self) -> str:
@@ -265,7 +269,94 @@ def _call_positions(snip: Snippet) -> dict:
     return {id(c): (a.lineno, a.col_offset) for c, a in zip(collector.calls, calls)}
 
 
-def position(snip: Snippet, node) -> tuple[int, int]:
+def _pair_statements(cst_body, ast_body, out: dict) -> None:
+    """Map CST statements to (line, col) by walking CST and ``ast`` statement lists in parallel."""
+    i = 0
+    for item in cst_body:
+        if isinstance(item, cst.SimpleStatementLine):
+            for small in item.body:
+                a = ast_body[i]
+                out[id(small)] = (a.lineno, a.col_offset)
+                i += 1
+            continue
+        a = ast_body[i]
+        i += 1
+        out[id(item)] = (a.lineno, a.col_offset)
+        for cst_block, ast_block in _blocks(item, a):
+            if isinstance(cst_block, list):  # an elif: one If statement in the else list
+                _pair_statements(cst_block, ast_block, out)
+            elif isinstance(cst_block, cst.SimpleStatementSuite):
+                for small, sa in zip(cst_block.body, ast_block, strict=True):
+                    out[id(small)] = (sa.lineno, sa.col_offset)
+            else:
+                _pair_statements(cst_block.body, ast_block, out)
+    if i != len(ast_body):
+        raise ValueError("statement lists differ")
+
+
+def _blocks(item, a):
+    if isinstance(item, cst.If):
+        yield item.body, a.body
+        if isinstance(item.orelse, cst.If):
+            yield [item.orelse], a.orelse
+        elif item.orelse is not None:
+            yield item.orelse.body, a.orelse
+    elif isinstance(item, (cst.For, cst.While)):
+        yield item.body, a.body
+        if item.orelse is not None:
+            yield item.orelse.body, a.orelse
+    elif isinstance(item, cst.Try):
+        yield item.body, a.body
+        for h, ah in zip(item.handlers, a.handlers, strict=True):
+            yield h.body, ah.body
+        if item.orelse is not None:
+            yield item.orelse.body, a.orelse
+        if item.finalbody is not None:
+            yield item.finalbody.body, a.finalbody
+    elif isinstance(item, (cst.With, cst.FunctionDef, cst.ClassDef)):
+        yield item.body, a.body
+    else:
+        raise ValueError(f"unpaired statement {type(item).__name__}")
+
+
+def _statement_positions(snip: Snippet) -> dict:
+    out: dict = {}
+    try:
+        tree = ast.parse(snip.code)
+        body = tree.body
+        top = snip._wrapper.body
+        if body and isinstance(body[0], ast.If) and top and isinstance(top[0], cst.If) and top[0].body.body[0] is snip.node:
+            body, top = body[0].body, top[0].body.body  # the "if 1:" wrapper of an indented definition
+        _pair_statements(top, body, out)
+    except (SyntaxError, ValueError, IndexError, AttributeError, RecursionError):
+        return {}
+    return out
+
+
+def _positions_in_statement(snip: Snippet, stmt) -> dict:
+    """Positions of the nodes of one small statement, relative to its first character."""
+    found = snip._in_stmt.get(id(stmt))
+    if found is None:
+        try:
+            mini = cst.Module(body=[cst.SimpleStatementLine(body=[stmt])])
+            found = MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
+        except Exception:  # noqa: BLE001 - any failure falls back to the whole snippet
+            found = {}
+        snip._in_stmt[id(stmt)] = found
+    return found
+
+
+def position(snip: Snippet, node, stmt=None) -> tuple[int, int]:
+    if stmt is not None and not isinstance(stmt, cst.BaseCompoundStatement):
+        if snip._stmts is None:
+            snip._stmts = _statement_positions(snip)
+        anchor = snip._stmts.get(id(stmt))
+        if anchor is not None:
+            pos = _positions_in_statement(snip, stmt).get(node)
+            if pos is not None:
+                line = anchor[0] + pos.start.line - 1
+                col = pos.start.column + (anchor[1] if pos.start.line == 1 else 0)
+                return (line + snip.offset, col)
     if isinstance(node, cst.Call):
         if snip._calls is None:
             snip._calls = _call_positions(snip)
