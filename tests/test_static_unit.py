@@ -156,3 +156,34 @@ def test_registration_order_and_shapes_by_hand(pkg):
     assert root.buffers["inv_freq"].shape == (4,) and not root.buffers["inv_freq"].persistent
     assert [m.name for m in tree.modules][:4] == ["", "head0", "head1", "extra"]
     assert tree.by_name()["head0"].params["weight"] == (7, 8)
+
+
+def test_source_spans_point_at_the_creating_call(pkg):
+    src = pkg({"m.py": """
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self, cfg):
+                super().__init__()
+                if cfg.a:
+                    self.x = nn.Linear(1, 1)
+                elif cfg.b:
+                    self.x = nn.Linear(2, 2)
+                else:
+                    self.x = nn.Linear(3, 3)
+                self.seq = nn.Sequential(
+                    nn.Linear(4, 4),
+                    nn.ReLU(),
+                )
+                self.many = nn.ModuleList([nn.Linear(5, 5)
+                                           for _ in range(2)])
+                for i in range(1):
+                    try: self.y = nn.Linear(6, 6)
+                    except ValueError: pass
+    """}, {"a": False, "b": True})
+    tree = analyze(src, root="m:Net").tree
+    # lines counted by hand in the source above (line 1 is the import)
+    expected = {"x": 10, "seq": 13, "seq.0": 14, "seq.1": 15, "many": 17, "many.0": 17, "many.1": 17, "y": 20}
+    assert {m.name: int(m.source.split(":")[1]) for m in tree.modules if m.name} == expected
+    assert all(m.source.startswith("m.py:") for m in tree.modules if m.name)
