@@ -110,8 +110,14 @@ def test_cli_static_commands(sentinel, tmp_path, capsys):
     code = main(["check", str(HOSTILE), "--against", str(tmp_path / "tree.json"), "--no-cache"])
     out, err = capsys.readouterr()
     assert code == 1 and "PARTIAL" in out
+    for command in (["costs", str(HOSTILE), "--no-cache"],
+                    ["formulations", str(HOSTILE), "--no-cache", "-o", str(tmp_path / "f.md")]):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code in (1, 2) and "Traceback" not in out + err  # unsupported classes / partial tree
     sentinel()
     assert _fixture_modules_loaded() == []
+    (tmp_path / "f.md").unlink(missing_ok=True)
     (tmp_path / "tree.json").unlink()
     (tmp_path / "tree2.json").unlink()
 
