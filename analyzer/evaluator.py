@@ -406,6 +406,7 @@ class Evaluator:
             return None, "", 0, None  # LibCST reports it (E001)
         except (RecursionError, MemoryError, ValueError) as exc:
             return "W107", f"definition cannot be analyzed ({type(exc).__name__} while parsing it)", 0, whole
+        file.ast_trees[(start, end)] = tree  # reused for statement positions
         if not tree.body:
             return "W104", (f"no statement at lines {start}-{end} where the index saw one (unusual line breaks "
                             "in the file?)"), 0, whole

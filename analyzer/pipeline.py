@@ -15,6 +15,7 @@ from analyzer.evaluator import EvalRaise, Evaluator
 from analyzer.externals import load_externals
 from analyzer.rules import default_leaves
 from analyzer.sources import SourceIndex, resolve_span
+from analyzer.stack import run_deep
 from analyzer.tagging import tag
 from analyzer.torch_rules import load_torch_rules
 from analyzer.values import BuiltinClass, ClassValue, FunctionValue, Instance, ModuleObj, Unknown
@@ -36,8 +37,8 @@ def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, searc
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the evaluation allocates many long-lived objects and no cycles worth collecting
     try:
-        root_obj = _build_root(ev, root_file, spec, config_dict, config_shown)
-        tree, diagnostics = build_tree(root_obj, str(spec), pending)  # resolving spans may recurse in LibCST
+        root_obj = run_deep(_build_root, ev, root_file, spec, config_dict, config_shown)
+        tree, diagnostics = run_deep(build_tree, root_obj, str(spec), pending)  # spans may recurse in LibCST
     finally:
         sys.setrecursionlimit(old_limit)
         if gc_was_enabled:
