@@ -2,7 +2,7 @@
 
 CPython 3.11+ keeps Python frames on a "data stack" made of 16 KiB chunks, and frees a chunk as
 soon as the stack shrinks below it. The evaluator recurses deeply and oscillates around chunk
-boundaries, so CPython maps and unmaps chunks thousands of times: on DeepSeek-OCR that was up to
+boundaries, so CPython maps and unmaps chunks thousands of times: on a 4,083-module model that was up to
 50,000 page faults and +0.3 s, varying with the call depth the analysis happened to start at.
 Calling through a frame whose code claims a large operand stack makes CPython allocate one big
 chunk (2 MiB) up front; the evaluator's frames then live in that chunk. Virtual memory only: pages
