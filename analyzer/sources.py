@@ -278,18 +278,18 @@ def _pair_statements(cst_body, ast_body, out: dict) -> None:
         if isinstance(item, cst.SimpleStatementLine):
             for small in item.body:
                 a = ast_body[i]
-                out[id(small)] = (a.lineno, a.col_offset)
+                out[id(small)] = (a.lineno, a.col_offset, a)
                 i += 1
             continue
         a = ast_body[i]
         i += 1
-        out[id(item)] = (a.lineno, a.col_offset)
+        out[id(item)] = (a.lineno, a.col_offset, a)
         for cst_block, ast_block in _blocks(item, a):
             if isinstance(cst_block, list):  # an elif: one If statement in the else list
                 _pair_statements(cst_block, ast_block, out)
             elif isinstance(cst_block, cst.SimpleStatementSuite):
                 for small, sa in zip(cst_block.body, ast_block, strict=True):
-                    out[id(small)] = (sa.lineno, sa.col_offset)
+                    out[id(small)] = (sa.lineno, sa.col_offset, sa)
             else:
                 _pair_statements(cst_block.body, ast_block, out)
     if i != len(ast_body):
@@ -335,16 +335,32 @@ def _statement_positions(snip: Snippet) -> dict:
     return out
 
 
+def _calls_in_statement(stmt, ast_stmt) -> dict:
+    """id(CST Call) -> (line, col) for the calls of one small statement: LibCST visits them in source
+    order, and so does a sort of the statement's ``ast`` calls by (start, enclosing first)."""
+    collector = _CallCollector()
+    stmt.visit(collector)
+    calls = sorted(
+        (n for n in ast.walk(ast_stmt) if isinstance(n, ast.Call)),
+        key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)),
+    )
+    if len(calls) != len(collector.calls):
+        return {}
+    return {id(c): (a.lineno, a.col_offset) for c, a in zip(collector.calls, calls)}
+
+
 def _positions_in_statement(snip: Snippet, stmt) -> dict:
-    """Positions of the nodes of one small statement, relative to its first character."""
-    found = snip._in_stmt.get(id(stmt))
+    """Positions of every node of one small statement, relative to its first character (slower;
+    for spans of nodes other than calls, which only diagnostics need)."""
+    key = ("all", id(stmt))
+    found = snip._in_stmt.get(key)
     if found is None:
         try:
             mini = cst.Module(body=[cst.SimpleStatementLine(body=[stmt])])
             found = MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
         except Exception:  # noqa: BLE001 - any failure falls back to the whole snippet
             found = {}
-        snip._in_stmt[id(stmt)] = found
+        snip._in_stmt[key] = found
     return found
 
 
@@ -354,6 +370,15 @@ def position(snip: Snippet, node, stmt=None) -> tuple[int, int]:
             snip._stmts = _statement_positions(snip)
         anchor = snip._stmts.get(id(stmt))
         if anchor is not None:
+            if node is stmt:
+                return (anchor[0] + snip.offset, anchor[1])
+            if isinstance(node, cst.Call):
+                calls = snip._in_stmt.get(id(stmt))
+                if calls is None:
+                    calls = snip._in_stmt[id(stmt)] = _calls_in_statement(stmt, anchor[2])
+                pos = calls.get(id(node))
+                if pos is not None:
+                    return (pos[0] + snip.offset, pos[1])
             pos = _positions_in_statement(snip, stmt).get(node)
             if pos is not None:
                 line = anchor[0] + pos.start.line - 1
