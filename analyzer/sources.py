@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 
@@ -357,6 +356,8 @@ def _positions_in_statement(snip: Snippet, stmt) -> dict:
     if found is None:
         try:
             mini = cst.Module(body=[cst.SimpleStatementLine(body=[stmt])])
+            from libcst.metadata import MetadataWrapper, PositionProvider  # costly import: diagnostics only
+
             found = MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
         except Exception:  # noqa: BLE001 - any failure falls back to the whole snippet
             found = {}
@@ -391,6 +392,8 @@ def position(snip: Snippet, node, stmt=None) -> tuple[int, int]:
         if pos is not None:
             return (pos[0] + snip.offset, pos[1])
     if snip._positions is None:
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
         wrapper = MetadataWrapper(snip._wrapper, unsafe_skip_copy=True)
         snip._positions = wrapper.resolve(PositionProvider)
     pos = snip._positions.get(node)
