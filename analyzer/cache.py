@@ -4,9 +4,10 @@ trusted again only after every source file it read still hashes the same.
 * key: sha256 of the analyzer version, every rules file's bytes, the resolved config dict, the
   options (root, attention implementation, stages file bytes, search paths), the source folder's
   listing of .py files, and the interpreter's path list (where imported packages are found).
-* entry: JSON {"key", "files": [[path, sha256], ...], "result": {...}, "checksum"}. A missing,
-  truncated, corrupted (checksum), mismatched or stale (a file changed) entry is ignored and
-  rebuilt; the cache never raises.
+* entry: a header line {"key", "files": [[path, sha256], ...], "checksum"}, then the result's JSON.
+  The checksum covers the header's key and files and the result's bytes. A missing, truncated,
+  corrupted (checksum), mismatched or stale (a file changed) entry is ignored and rebuilt; the cache
+  never raises.
 * location: $MODELTREE_CACHE_DIR, else $XDG_CACHE_HOME/modeltree-analyzer, else
   ~/.cache/modeltree-analyzer. ``--no-cache`` bypasses it; ``python -m analyzer cache clear`` empties it.
 
@@ -69,30 +70,36 @@ def load(key: str) -> dict | None:
     """The cached result for ``key``, or None when absent, corrupted or stale."""
     path = _entry_path(key)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        head, sep, body = raw.partition(b"\n")
+        header = json.loads(head)
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("files"), list):
+    if not sep or not isinstance(header, dict) or header.get("key") != key or not isinstance(header.get("files"), list):
         return None
-    payload = json.dumps([data["files"], data.get("result")], sort_keys=True).encode()
-    if data.get("checksum") != _sha(payload):
+    if header.get("checksum") != _sha(head.rsplit(b'"checksum"', 1)[0] + body):
         return None
-    for item in data["files"]:
+    for item in header["files"]:
         if not (isinstance(item, list) and len(item) == 2 and _file_sha(item[0]) == item[1]):
             return None
-    return data.get("result")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def store(key: str, files: list[tuple[str, str]], result: dict) -> None:
-    files_list = [list(f) for f in files]
-    payload = json.dumps([files_list, result], sort_keys=True).encode()
-    entry = {"key": key, "files": files_list, "result": result, "checksum": _sha(payload)}
+    """Write ``{key, files, checksum}`` on the first line and the result's JSON after it; the
+    checksum covers the header's key and files and the result's bytes."""
+    body = json.dumps(result).encode()
+    head = json.dumps({"key": key, "files": [list(f) for f in files]})[:-1].encode() + b", "
+    entry = head + b'"checksum": "' + _sha(head + body).encode() + b'"}\n' + body
     directory = cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entry, fh)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(entry)
         os.replace(tmp, _entry_path(key))
     except OSError:
         pass  # a read-only or full cache directory only costs speed
