@@ -1024,18 +1024,24 @@ class Evaluator:
             for item in items:
                 self.tick(span)
                 self.assign(node.target, item, frame)
-                try:
-                    self.exec_block(node.body, frame)
-                except _Break:
+                if self._loop_body(node, frame):
                     broke = True
                     break
-                except _Continue:
-                    continue
         except BudgetExceeded as e:
             self._locate(e, start, node, self.span(node, frame))
             raise
         if not broke and node.orelse is not None:
             self.exec_block(node.orelse.body, frame)
+
+    def _loop_body(self, node, frame) -> bool:
+        """One iteration of a loop's body; True when it breaks out of the loop."""
+        try:
+            self.exec_block(node.body, frame)
+        except _Break:
+            return True
+        except _Continue:
+            pass
+        return False
 
     def exec_while(self, node, frame):
         broke = False
@@ -1051,13 +1057,9 @@ class Evaluator:
                     raise EvalRaise("W105", f"cannot decide this loop condition: {test.reason}", span)
                 if not self.truth(test, span):
                     break
-                try:
-                    self.exec_block(node.body, frame)
-                except _Break:
+                if self._loop_body(node, frame):
                     broke = True
                     break
-                except _Continue:
-                    continue
         except BudgetExceeded as e:
             self._locate(e, start, node, self.span(node, frame))
             raise

@@ -8,6 +8,23 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
+# (fixture folder, keyword arguments) for the static analysis and the runtime dump alike;
+# ``stub_modules`` only matters to the runtime dump (the static analysis never imports the code).
+FIXTURE_CASES = [
+    ("sample_vlm", {}),
+    ("sample_vlm", {"attn_implementation": "flash_attention_2"}),
+    ("sample_vlm", {"overrides": ["use_mla=true"]}),
+    ("constructs_inheritance", {}),
+    ("constructs_inheritance", {"attn_implementation": "eager"}),
+    ("constructs_inheritance", {"attn_implementation": "flash_attention_2"}),
+    ("constructs_inheritance", {"root": "modeling_inherit:InheritForCausalLM"}),
+    ("constructs_containers", {"root": "containers:ContainerNet"}),
+    ("constructs_factories", {"root": "factories:build_tiny_vit"}),
+    ("constructs_factories", {"root": "factories:build_tiny_vit_plain"}),
+    ("needs_stub", {"root": "model:StubbedNet", "stub_modules": ["not_a_real_pkg"]}),
+]
+
+
 def write_package(root: Path, files: dict[str, str], config: dict | None = None) -> Path:
     """Write a small model folder: {file name: dedented source}, plus config.json."""
     root.mkdir(parents=True, exist_ok=True)

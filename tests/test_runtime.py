@@ -22,20 +22,7 @@ from analyzer.tree import from_json  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 
-# (fixture folder, dump_runtime keyword arguments). The same table is in test_static_vs_runtime.py.
-CASES = [
-    ("sample_vlm", {}),
-    ("sample_vlm", {"attn_implementation": "flash_attention_2"}),
-    ("sample_vlm", {"overrides": ["use_mla=true"]}),
-    ("constructs_inheritance", {}),
-    ("constructs_inheritance", {"attn_implementation": "eager"}),
-    ("constructs_inheritance", {"attn_implementation": "flash_attention_2"}),
-    ("constructs_inheritance", {"root": "modeling_inherit:InheritForCausalLM"}),
-    ("constructs_containers", {"root": "containers:ContainerNet"}),
-    ("constructs_factories", {"root": "factories:build_tiny_vit"}),
-    ("constructs_factories", {"root": "factories:build_tiny_vit_plain"}),
-    ("needs_stub", {"root": "model:StubbedNet", "stub_modules": ["not_a_real_pkg"]}),
-]
+from conftest import FIXTURE_CASES as CASES  # noqa: E402
 
 
 def _case_id(case) -> str:

@@ -23,21 +23,7 @@ from analyzer.tree import BufferInfo, ModuleNode, ModuleTree  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 
-# (fixture folder, keyword arguments). The same table is in test_runtime.py. ``stub_modules`` is
-# only passed to the runtime dump: the static analysis never imports the analyzed code.
-CASES = [
-    ("sample_vlm", {}),
-    ("sample_vlm", {"attn_implementation": "flash_attention_2"}),
-    ("sample_vlm", {"overrides": ["use_mla=true"]}),
-    ("constructs_inheritance", {}),
-    ("constructs_inheritance", {"attn_implementation": "eager"}),
-    ("constructs_inheritance", {"attn_implementation": "flash_attention_2"}),
-    ("constructs_inheritance", {"root": "modeling_inherit:InheritForCausalLM"}),
-    ("constructs_containers", {"root": "containers:ContainerNet"}),
-    ("constructs_factories", {"root": "factories:build_tiny_vit"}),
-    ("constructs_factories", {"root": "factories:build_tiny_vit_plain"}),
-    ("needs_stub", {"root": "model:StubbedNet", "stub_modules": ["not_a_real_pkg"]}),
-]
+from conftest import FIXTURE_CASES as CASES  # noqa: E402
 
 MAX_SHOWN = 60
 
