@@ -5,7 +5,7 @@ from __future__ import annotations
 from analyzer.diagnostics import Diagnostic
 from analyzer.sources import resolve_span
 from analyzer.tree import BufferInfo, ModuleNode, ModuleTree
-from analyzer.values import BuiltinClass, ModuleObj
+from analyzer.values import ModuleObj
 
 
 def named_modules(root: ModuleObj) -> list[tuple[str, ModuleObj]]:

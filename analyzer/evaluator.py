@@ -55,7 +55,6 @@ a million characters, ``math.factorial(10**6)``) gives an unknown value instead.
 from __future__ import annotations
 
 import ast
-import math
 import operator
 
 import libcst as cst
@@ -67,7 +66,6 @@ from analyzer.values import (
     BoundMethod,
     BuiltinClass,
     ClassValue,
-    DType,
     ExceptionValue,
     ExternalModule,
     FunctionValue,

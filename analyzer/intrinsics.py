@@ -18,7 +18,6 @@ from analyzer.values import (
     BuiltinClass,
     ClassValue,
     DType,
-    ExceptionValue,
     ExternalModule,
     FunctionValue,
     Instance,

@@ -25,6 +25,23 @@ FIXTURE_CASES = [
 ]
 
 
+def fake_torchvision() -> dict:
+    """Stand-ins for the torchvision modules segment_anything imports at package import (torchvision
+    is not installed here); {} when the real one is there. Use with mock.patch.dict(sys.modules, ...)."""
+    import importlib.util
+    import types
+
+    if importlib.util.find_spec("torchvision") is not None:
+        return {}
+    fake = {}
+    for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
+                 "torchvision.ops", "torchvision.ops.boxes"):
+        fake[name] = types.ModuleType(name)
+    fake["torchvision.transforms.functional"].resize = fake["torchvision.transforms.functional"].to_pil_image = None
+    fake["torchvision.ops.boxes"].batched_nms = fake["torchvision.ops.boxes"].box_area = None
+    return fake
+
+
 def write_package(root: Path, files: dict[str, str], config: dict | None = None) -> Path:
     """Write a small model folder: {file name: dedented source}, plus config.json."""
     root.mkdir(parents=True, exist_ok=True)

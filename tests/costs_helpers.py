@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import types
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -90,12 +89,7 @@ def segment_anything_importable():
     everything imported meanwhile forgotten afterwards (as tests/test_runtime.py does)."""
     import transformers  # noqa: F401  (it probes torchvision with find_spec: import it unfaked)
 
-    fake = {}
-    if importlib.util.find_spec("torchvision") is None:
-        for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
-                     "torchvision.ops", "torchvision.ops.boxes"):
-            fake[name] = types.ModuleType(name)
-        fake["torchvision.transforms.functional"].resize = fake["torchvision.transforms.functional"].to_pil_image = None
-        fake["torchvision.ops.boxes"].batched_nms = fake["torchvision.ops.boxes"].box_area = None
-    with mock.patch.dict(sys.modules, fake):
+    from conftest import fake_torchvision
+
+    with mock.patch.dict(sys.modules, fake_torchvision()):
         yield

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 from unittest import mock
 
@@ -352,14 +351,9 @@ def _site_package(name: str) -> Path:
 def _segment_anything_importable():
     """segment_anything imports torchvision (not installed here) at package import: give it a fake
     for the reference build, and forget everything imported meanwhile."""
-    fake = {}
-    if importlib.util.find_spec("torchvision") is None:
-        for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
-                     "torchvision.ops", "torchvision.ops.boxes"):
-            fake[name] = types.ModuleType(name)
-        fake["torchvision.transforms.functional"].resize = fake["torchvision.transforms.functional"].to_pil_image = None
-        fake["torchvision.ops.boxes"].batched_nms = fake["torchvision.ops.boxes"].box_area = None
-    with mock.patch.dict(sys.modules, fake):
+    from conftest import fake_torchvision
+
+    with mock.patch.dict(sys.modules, fake_torchvision()):
         yield
 
 
