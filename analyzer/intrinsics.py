@@ -259,18 +259,7 @@ def python_builtins(ev) -> dict:
         return tuple(ev.iterate(args[0], span)) if args else ()
 
     def b_dict(ev, args, kwargs, span):
-        out = {}
-        if args:
-            src = args[0]
-            if isinstance(src, Instance) and src.storage is not None:
-                src = src.storage
-            if isinstance(src, dict):
-                out.update(src)
-            else:
-                for k, v in ev.iterate(src, span):
-                    out[k] = v
-        out.update(kwargs)
-        return out
+        return dict_from_args(ev, "dict", args, kwargs, span)
 
     def b_set(ev, args, kwargs, span):
         return set(ev.iterate(args[0], span)) if args else set()
@@ -875,18 +864,7 @@ def builtin_init(ev, base, obj, args, kwargs, span):
     elif kind == "container":
         container_init(ev, base.name, obj, args, kwargs, span)
     elif kind in ("dict", "attrdict"):
-        src = {}
-        if args:
-            a = args[0]
-            if isinstance(a, Instance) and a.storage is not None:
-                a = a.storage
-            if isinstance(a, dict):
-                src.update(a)
-            elif isinstance(a, (list, tuple)):
-                src.update(dict(a))
-            elif isinstance(a, Unknown):
-                raise _err("W105", f"{base.name}() of an unknown mapping: {a.reason}", span)
-        src.update(kwargs)
+        src = dict_from_args(ev, base.name, args, kwargs, span)
         if kind == "attrdict":
             src = {k: _to_attrdict(obj.cls, v) for k, v in src.items()}
         obj.storage.update(src)
@@ -898,6 +876,26 @@ def builtin_init(ev, base, obj, args, kwargs, span):
         from analyzer.fallbacks import init_module
 
         init_module(ev, base, obj, args, kwargs, span)
+
+
+def dict_from_args(ev, name: str, args, kwargs, span) -> dict:
+    """The items of ``dict(mapping_or_pairs, **kwargs)``, for dict, OrderedDict and attribute dicts."""
+    out = {}
+    if args:
+        src = args[0]
+        if isinstance(src, Instance) and src.storage is not None:
+            src = src.storage
+        if isinstance(src, Unknown):
+            raise _err("W105", f"{name}() of an unknown mapping: {src.reason}", span)
+        if isinstance(src, dict):
+            out.update(src)
+        else:
+            for pair in ev.iterate(src, span):
+                if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                    raise _err("W104", f"{name}() needs key-value pairs", span, "ValueError")
+                out[pair[0]] = pair[1]
+    out.update(kwargs)
+    return out
 
 
 def _to_attrdict(cls, v):
