@@ -13,7 +13,7 @@ from analyzer import cache as result_cache
 from analyzer import inputs
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 from analyzer.rules import RULES_DIR, default_stages, load_stages
-from analyzer.tree import ModuleTree, from_json
+from analyzer.tree import ModuleTree, from_rows
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 
@@ -31,7 +31,9 @@ class Analysis:
 
     def to_cache(self) -> dict:
         return {
-            "tree": self.tree.to_json([]),
+            "root": self.tree.root,
+            "meta": self.tree.meta,
+            "modules": self.tree.to_rows(),
             "diagnostics": [
                 {"code": d.code, "message": d.message, "module": d.module,
                  "span": [d.span.path, d.span.line, d.span.column] if d.span else None}
@@ -41,10 +43,7 @@ class Analysis:
 
     @classmethod
     def from_cache(cls, data: dict) -> "Analysis":
-        tree_json = data["tree"]
-        tree = from_json(tree_json)
-        tree.root = tree_json["root"]
-        tree.meta = tree_json["meta"]
+        tree = from_rows(data["modules"], data["root"], data["meta"])
         diags = [
             Diagnostic(d["code"], d["message"], SourceSpan(*d["span"]) if d["span"] else None, d["module"])
             for d in data["diagnostics"]
@@ -91,7 +90,7 @@ def analyze(
         if hit is not None:
             try:
                 return Analysis.from_cache(hit)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, IndexError):
                 pass  # an entry of the wrong shape is rebuilt
 
     from analyzer.pipeline import run

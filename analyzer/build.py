@@ -26,13 +26,17 @@ def named_modules(root: ModuleObj) -> list[tuple[str, ModuleObj]]:
 
 def node_for(name: str, obj: ModuleObj) -> ModuleNode:
     cls = obj.cls
-    params = {k: (tuple(t.shape) if t.shape is not None else None) for k, t in obj.params.items() if t is not None}
-    buffers = {
-        k: BufferInfo(tuple(t.shape) if t.shape is not None else None, t.dtype, k not in obj.non_persistent)
-        for k, t in obj.buffers.items()
-        if t is not None
-    }
-    partial = obj.partial or any(v is None for v in params.values()) or any(b.shape is None for b in buffers.values())
+    partial = obj.partial
+    params = {}
+    for k, t in obj.params.items():
+        if t is not None:
+            params[k] = tuple(t.shape) if t.shape is not None else None
+            partial = partial or t.shape is None
+    buffers = {}
+    for k, t in obj.buffers.items():
+        if t is not None:
+            buffers[k] = BufferInfo(tuple(t.shape) if t.shape is not None else None, t.dtype, k not in obj.non_persistent)
+            partial = partial or t.shape is None
     return ModuleNode(
         name=name,
         cls=cls.name,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from analyzer import __version__
 
-FORMAT = 1
+FORMAT = 2  # 2: modules as rows (ModuleTree.to_rows)
 
 
 def cache_dir() -> Path:

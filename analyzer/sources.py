@@ -73,6 +73,77 @@ class _CallCollector(cst.CSTVisitor):
         self.calls.append(node)
 
 
+# Fields of a LibCST node that hold child nodes, in the order LibCST visits them (source order).
+# Most node classes declare their fields in that order; these do not.
+_VISIT_ORDER = {
+    "IfExp": ("body", "test", "orelse"),
+    "FunctionDef": ("decorators", "params", "returns", "body"),
+    "ClassDef": ("decorators", "bases", "keywords", "body"),
+    "Parameters": ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
+    "ExceptHandler": ("type", "name", "body"),
+}
+_TOKEN_FIELDS = frozenset({
+    "lpar", "rpar", "lbracket", "rbracket", "lbrace", "rbrace", "comma", "semicolon", "equal", "dot", "colon",
+    "operator", "first_colon", "second_colon", "leading_lines", "lines_after_decorators", "trailing_whitespace",
+    "header", "footer", "asynchronous", "star", "indent", "newline", "encoding", "default_indent",
+    "default_newline", "has_trailing_newline", "value_str",
+})
+_CHILD_FIELDS: dict = {}
+
+
+def _child_fields(t) -> tuple:
+    fields = _CHILD_FIELDS.get(t)
+    if fields is None:
+        import dataclasses
+
+        fields = _VISIT_ORDER.get(t.__name__) or tuple(
+            f.name for f in dataclasses.fields(t) if f.name not in _TOKEN_FIELDS and "whitespace" not in f.name
+        )
+        _CHILD_FIELDS[t] = fields
+    return fields
+
+
+def _walk_calls(node, out: list) -> None:
+    if type(node) is cst.Call:
+        out.append(node)
+    for name in _child_fields(type(node)):
+        v = getattr(node, name)
+        if isinstance(v, cst.CSTNode):
+            _walk_calls(v, out)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                if isinstance(x, cst.CSTNode):
+                    _walk_calls(x, out)
+
+
+def _same_callee(c, a) -> bool:
+    f, g = c.func, a.func
+    if isinstance(f, cst.Name):
+        return isinstance(g, ast.Name) and g.id == f.value
+    if isinstance(f, cst.Attribute):
+        return isinstance(g, ast.Attribute) and g.attr == f.attr.value
+    return not isinstance(g, (ast.Name, ast.Attribute))
+
+
+def _pair_calls(cst_node, ast_node) -> dict:
+    """id(CST Call) -> (line, col): the CST's calls in source order (a direct walk, checked callee by
+    callee; LibCST's slower visitor when the check fails) paired with the ``ast`` calls sorted by
+    (start, enclosing first)."""
+    calls = sorted(
+        (n for n in ast.walk(ast_node) if isinstance(n, ast.Call)),
+        key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)),
+    )
+    found: list = []
+    _walk_calls(cst_node, found)
+    if len(found) != len(calls) or not all(_same_callee(c, a) for c, a in zip(found, calls)):
+        collector = _CallCollector()
+        cst_node.visit(collector)
+        found = collector.calls
+        if len(found) != len(calls):
+            return {}
+    return {id(c): (a.lineno, a.col_offset) for c, a in zip(found, calls)}
+
+
 class LazySpan:
     """A span resolved only when shown: most spans the evaluator makes are never printed.
     ``stmt`` is the statement being executed when it was made (positions are found from it)."""
@@ -256,18 +327,11 @@ class SourceFile:
 def _call_positions(snip: Snippet) -> dict:
     """Positions of every Call in the snippet, cheaply: LibCST visits calls in source order, and so
     does a sort of the standard library's ast calls by (start, enclosing first)."""
-    collector = _CallCollector()
-    snip._wrapper.visit(collector)
     try:
-        calls = sorted(
-            (n for n in ast.walk(ast.parse(snip.code)) if isinstance(n, ast.Call)),
-            key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)),
-        )
+        tree = snip.file.ast_trees.get(snip.key) or ast.parse(snip.code)
     except SyntaxError:
         return {}
-    if len(calls) != len(collector.calls):
-        return {}
-    return {id(c): (a.lineno, a.col_offset) for c, a in zip(collector.calls, calls)}
+    return _pair_calls(snip._wrapper, tree)
 
 
 def _pair_statements(cst_body, ast_body, out: dict) -> None:
@@ -337,15 +401,7 @@ def _statement_positions(snip: Snippet) -> dict:
 def _calls_in_statement(stmt, ast_stmt) -> dict:
     """id(CST Call) -> (line, col) for the calls of one small statement: LibCST visits them in source
     order, and so does a sort of the statement's ``ast`` calls by (start, enclosing first)."""
-    collector = _CallCollector()
-    stmt.visit(collector)
-    calls = sorted(
-        (n for n in ast.walk(ast_stmt) if isinstance(n, ast.Call)),
-        key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)),
-    )
-    if len(calls) != len(collector.calls):
-        return {}
-    return {id(c): (a.lineno, a.col_offset) for c, a in zip(collector.calls, calls)}
+    return _pair_calls(stmt, ast_stmt)
 
 
 def _positions_in_statement(snip: Snippet, stmt) -> dict:

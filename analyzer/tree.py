@@ -128,6 +128,16 @@ class ModuleTree:
                 d[m.cls] = d.get(m.cls, 0) + 1
         return {s: dict(sorted(c.items())) for s, c in sorted(out.items())}
 
+    def to_rows(self) -> list:
+        """A compact form for the result cache (lists, no repeated keys); ``from_rows`` reverses it."""
+        return [
+            [m.name, m.cls, m.class_qualname,
+             [[k, list(v) if v is not None else None] for k, v in m.params.items()],
+             [[k, list(b.shape) if b.shape is not None else None, b.dtype, b.persistent] for k, b in m.buffers.items()],
+             m.source, m.stage, m.leaf, m.partial]
+            for m in self.modules
+        ]
+
     def to_json(self, diagnostics: list | None = None) -> dict:
         return {
             "schema": SCHEMA,
@@ -138,6 +148,20 @@ class ModuleTree:
             "totals": self.totals(),
             "diagnostics": [d.to_json() for d in (diagnostics or [])],
         }
+
+
+def from_rows(rows: list, root: str, meta: dict) -> ModuleTree:
+    """The tree ``ModuleTree.to_rows`` wrote (a checksummed cache entry, so its shape is trusted;
+    a wrong one raises ValueError, TypeError or IndexError)."""
+    nodes = [
+        ModuleNode(name, cls, qualname,
+                   {k: tuple(v) if v is not None else None for k, v in params},
+                   {k: BufferInfo(tuple(shape) if shape is not None else None, dtype, persistent)
+                    for k, shape, dtype, persistent in buffers},
+                   source, stage, leaf, partial)
+        for name, cls, qualname, params, buffers, source, stage, leaf, partial in rows
+    ]
+    return ModuleTree(root=root, modules=nodes, meta=meta)
 
 
 def _shape(v) -> tuple | None:
