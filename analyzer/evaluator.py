@@ -168,13 +168,14 @@ def is_plain(v) -> bool:
     return isinstance(v, PLAIN)
 
 
-def syntax_nesting(tree) -> tuple[int, int, object]:
-    """(maximum depth, sum of depths, deepest node) of a standard-library ``ast`` tree, computed
-    without recursion. An ``elif`` nests, as it does in LibCST's tree (whose visitors recurse)."""
-    best = 0
+def syntax_nesting(tree, start: int = 0) -> tuple[int, int, object]:
+    """(maximum depth, sum of depths, deepest node) of a standard-library ``ast`` tree whose root
+    is at depth ``start``, computed without recursion. An ``elif`` nests, as it does in LibCST's
+    tree (whose visitors recurse)."""
+    best = start
     total = 0
     deepest = tree
-    stack = [(tree, 0)]
+    stack = [(tree, start)]
     pop, push = stack.pop, stack.append
     AST = ast.AST
     while stack:
@@ -396,21 +397,30 @@ class Evaluator:
             return "W107", (f"definition too large to analyze ({len(body):,} characters; the limit is "
                             f"{MAX_DEFINITION_CHARS:,})"), 0, whole
         indented = body[:1] in (" ", "\t")
-        code = ("if 1:\n" + body) if indented else body
-        offset = start - (2 if indented else 1)
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            return None, "", 0, None  # LibCST reports it (E001)
-        except (RecursionError, MemoryError, ValueError) as exc:
-            return "W107", f"definition cannot be analyzed ({type(exc).__name__} while parsing it)", 0, whole
-        file.ast_trees[(start, end)] = tree  # reused for statement positions
-        if not tree.body:
+        stmts = file.facts().statements.get((start, end))  # the index's own parse of these lines
+        if stmts is None:
+            code = ("if 1:\n" + body) if indented else body
+            try:
+                tree = ast.parse(code)
+            except SyntaxError:
+                return None, "", 0, None  # LibCST reports it (E001)
+            except (RecursionError, MemoryError, ValueError) as exc:
+                return "W107", f"definition cannot be analyzed ({type(exc).__name__} while parsing it)", 0, whole
+            stmts = tree.body[0].body if indented and tree.body and isinstance(tree.body[0], ast.If) else tree.body
+            ast.increment_lineno(tree, start - (2 if indented else 1))
+        if not stmts:
             return "W104", (f"no statement at lines {start}-{end} where the index saw one (unusual line breaks "
                             "in the file?)"), 0, whole
-        depth, cost, deepest = syntax_nesting(tree)
+        file.ast_trees[(start, end)] = stmts  # reused for statement positions
+        # nesting as LibCST sees the snippet: under its module and, when indented, an "if 1:" wrapper
+        depth, cost, deepest = 0, 0, None
+        for st in stmts:
+            d, c, n = syntax_nesting(st, 2 if indented else 1)
+            cost += c
+            if d > depth or deepest is None:
+                depth, deepest = d, n
         if depth > MAX_NESTING:
-            line = getattr(deepest, "lineno", 1 - offset) + offset
+            line = getattr(deepest, "lineno", start)
             col = getattr(deepest, "col_offset", 0)
             return "W107", (f"expression or block nested {depth} levels deep (the limit is {MAX_NESTING}); "
                             "this definition is not analyzed"), 0, SourceSpan(file.display, line, col)

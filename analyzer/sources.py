@@ -45,6 +45,9 @@ class ClassFacts:
 class ModuleFacts:
     bindings: dict[str, list[Binding]]
     classes: dict[str, ClassFacts]
+    # (start, end) lines -> the ``ast`` statements on those lines (absolute line numbers); the
+    # evaluator's parse guard and the span positions reuse them instead of parsing again
+    statements: dict[tuple[int, int], list] = field(default_factory=dict)
 
 
 class Snippet:
@@ -59,7 +62,7 @@ class Snippet:
         self.offset = offset
         self._positions = None
         self._calls = None
-        self._stmts = None  # id(CST statement) -> (line, col) in snippet coordinates
+        self._stmts = None  # id(CST statement) -> (line, col, ast statement), in file lines
         self._in_stmt: dict = {}  # id(small statement) -> its own node positions
         self.file = file
         self.code = code
@@ -180,15 +183,17 @@ def _bind_target_names(target: ast.AST, out: list[str]) -> None:
         _bind_target_names(target.value, out)
 
 
-def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool) -> None:
+def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool,
+                      nodes: dict) -> None:
     for st in stmts:
         start = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
         end = st.end_lineno or st.lineno
+        nodes.setdefault((start, end), []).append(st)
         if isinstance(st, ast.ClassDef):
             bindings.setdefault(st.name, []).append(Binding("class", start, end, conditional))
             cf = ClassFacts(st.name, start, end, [ast.unparse(b) for b in st.bases])
             member_bindings: dict[str, list[Binding]] = {}
-            _index_statements(st.body, member_bindings, {}, False)
+            _index_statements(st.body, member_bindings, {}, False, nodes)
             cf.members = {k: v[-1] for k, v in member_bindings.items()}
             classes[st.name] = cf
         elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -220,16 +225,16 @@ def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, 
                     Binding("from", start, end, conditional, module=mod, attr=alias.name)
                 )
         elif isinstance(st, ast.If):
-            _index_statements(st.body, bindings, classes, True)
-            _index_statements(st.orelse, bindings, classes, True)
+            _index_statements(st.body, bindings, classes, True, nodes)
+            _index_statements(st.orelse, bindings, classes, True, nodes)
         elif isinstance(st, ast.Try):
-            _index_statements(st.body, bindings, classes, True)
+            _index_statements(st.body, bindings, classes, True, nodes)
             for h in st.handlers:
-                _index_statements(h.body, bindings, classes, True)
-            _index_statements(st.orelse, bindings, classes, True)
-            _index_statements(st.finalbody, bindings, classes, conditional)
+                _index_statements(h.body, bindings, classes, True, nodes)
+            _index_statements(st.orelse, bindings, classes, True, nodes)
+            _index_statements(st.finalbody, bindings, classes, conditional, nodes)
         elif isinstance(st, ast.With):
-            _index_statements(st.body, bindings, classes, conditional)
+            _index_statements(st.body, bindings, classes, conditional, nodes)
 
 
 def index_module(text: str, display: str) -> ModuleFacts:
@@ -247,8 +252,9 @@ def index_module(text: str, display: str) -> ModuleFacts:
         raise AnalyzerError(Diagnostic("E001", f"cannot parse: {type(exc).__name__}", SourceSpan(display))) from None
     bindings: dict[str, list[Binding]] = {}
     classes: dict[str, ClassFacts] = {}
-    _index_statements(tree.body, bindings, classes, False)
-    return ModuleFacts(bindings, classes)
+    nodes: dict = {}
+    _index_statements(tree.body, bindings, classes, False, nodes)
+    return ModuleFacts(bindings, classes, nodes)
 
 
 class SourceFile:
@@ -262,7 +268,8 @@ class SourceFile:
         self.local = local  # inside the analyzed folder's package
         self._text: str | None = None
         self.sha256: str | None = None  # of the bytes read, for the result cache
-        self.ast_trees: dict = {}  # (start, end) -> ast of that snippet's code, when already parsed
+        # (start, end) -> the ``ast`` statements of a snippet (absolute line numbers), once checked
+        self.ast_trees: dict = {}
         self._lines: list[str] | None = None
         self._facts: ModuleFacts | None = None
         self._snippets: dict[tuple[int, int], Snippet] = {}
@@ -324,14 +331,27 @@ class SourceFile:
         return snip
 
 
+def _snippet_statements(snip: Snippet) -> list:
+    """The ``ast`` statements of a snippet with absolute line numbers: those the index (or the parse
+    guard) already has, else a parse of the snippet's code shifted to the file's lines."""
+    stmts = snip.file.ast_trees.get(snip.key)
+    if stmts is None:
+        tree = ast.parse(snip.code)
+        body = tree.body
+        if snip.code.startswith("if 1:\n") and body and isinstance(body[0], ast.If):
+            body = body[0].body  # the "if 1:" wrapper of an indented definition
+        ast.increment_lineno(tree, snip.offset)
+        stmts = body
+    return stmts
+
+
 def _call_positions(snip: Snippet) -> dict:
-    """Positions of every Call in the snippet, cheaply: LibCST visits calls in source order, and so
-    does a sort of the standard library's ast calls by (start, enclosing first)."""
+    """Positions of every Call in the snippet (file lines), by pairing LibCST's calls with ``ast``'s."""
     try:
-        tree = snip.file.ast_trees.get(snip.key) or ast.parse(snip.code)
+        stmts = _snippet_statements(snip)
     except SyntaxError:
         return {}
-    return _pair_calls(snip._wrapper, tree)
+    return _pair_calls(snip.node, ast.Module(body=stmts, type_ignores=[]))
 
 
 def _pair_statements(cst_body, ast_body, out: dict) -> None:
@@ -385,14 +405,13 @@ def _blocks(item, a):
 
 
 def _statement_positions(snip: Snippet) -> dict:
+    """id(CST statement) -> (line, col, ast statement), in file lines."""
     out: dict = {}
     try:
-        tree = snip.file.ast_trees.get(snip.key) or ast.parse(snip.code)
-        body = tree.body
         top = snip._wrapper.body
-        if body and isinstance(body[0], ast.If) and top and isinstance(top[0], cst.If) and top[0].body.body[0] is snip.node:
-            body, top = body[0].body, top[0].body.body  # the "if 1:" wrapper of an indented definition
-        _pair_statements(top, body, out)
+        if top and isinstance(top[0], cst.If) and snip.code.startswith("if 1:\n") and top[0].body.body[0] is snip.node:
+            top = top[0].body.body  # the "if 1:" wrapper of an indented definition
+        _pair_statements(top, _snippet_statements(snip), out)
     except (SyntaxError, ValueError, IndexError, AttributeError, RecursionError):
         return {}
     return out
@@ -422,31 +441,33 @@ def _positions_in_statement(snip: Snippet, stmt) -> dict:
 
 
 def position(snip: Snippet, node, stmt=None) -> tuple[int, int]:
+    """(line in the file, column) of ``node``; ``stmt`` is the small statement it belongs to, from
+    which positions are found cheaply."""
     if stmt is not None and not isinstance(stmt, cst.BaseCompoundStatement):
         if snip._stmts is None:
             snip._stmts = _statement_positions(snip)
         anchor = snip._stmts.get(id(stmt))
         if anchor is not None:
             if node is stmt:
-                return (anchor[0] + snip.offset, anchor[1])
+                return (anchor[0], anchor[1])
             if isinstance(node, cst.Call):
                 calls = snip._in_stmt.get(id(stmt))
                 if calls is None:
                     calls = snip._in_stmt[id(stmt)] = _calls_in_statement(stmt, anchor[2])
                 pos = calls.get(id(node))
                 if pos is not None:
-                    return (pos[0] + snip.offset, pos[1])
+                    return pos
             pos = _positions_in_statement(snip, stmt).get(node)
             if pos is not None:
                 line = anchor[0] + pos.start.line - 1
                 col = pos.start.column + (anchor[1] if pos.start.line == 1 else 0)
-                return (line + snip.offset, col)
+                return (line, col)
     if isinstance(node, cst.Call):
         if snip._calls is None:
             snip._calls = _call_positions(snip)
         pos = snip._calls.get(id(node))
         if pos is not None:
-            return (pos[0] + snip.offset, pos[1])
+            return pos
     if snip._positions is None:
         from libcst.metadata import MetadataWrapper, PositionProvider
 
