@@ -353,8 +353,13 @@ class Evaluator:
 
     # ------------------------------------------------------------------ parsing, guarded
     def snippet(self, file, start: int, end: int):
-        """``file.snippet(start, end)``, once the definition is known to be safe for LibCST: nested at
-        most MAX_NESTING deep and of a parse cost at most MAX_PARSE_COST (charged as steps)."""
+        """``file.snippet(start, end)``, once the definition is known to be safe for LibCST."""
+        self.guard(file, start, end)
+        return file.snippet(start, end)
+
+    def guard(self, file, start: int, end: int) -> None:
+        """Raise unless lines start..end are safe to hand to LibCST: nested at most MAX_NESTING deep
+        and of a parse cost at most MAX_PARSE_COST (charged as steps, once)."""
         key = (id(file), start, end)
         verdict = self._parse_verdicts.get(key)
         if verdict is None:
@@ -364,7 +369,6 @@ class Evaluator:
                 self.charge(verdict[2])
         if verdict[0] is not None:
             raise EvalRaise(verdict[0], verdict[1], verdict[3])
-        return file.snippet(start, end)
 
     _BINDING_NODES = {"def": (cst.FunctionDef,), "class": (cst.ClassDef,)}
 
@@ -537,6 +541,8 @@ class Evaluator:
         if binding.kind in ("import", "from"):
             return self.import_value(file, binding.module, binding.attr, bspan)
         try:
+            if binding.kind == "def":
+                return self.function_value(file, name, binding, None)
             snip = self.binding_snippet(file, name, binding)
         except BudgetExceeded:
             raise
@@ -545,8 +551,6 @@ class Evaluator:
             return Unknown(e.message, e.span or bspan, True)
         node = snip.node
         frame = Frame(file, snip)
-        if binding.kind == "def":
-            return self.make_function(node, frame, owner=None)
         # a top-level assignment: evaluate its statement in a module-scope frame, its own budget scope
         frame.locals = _ModuleScope(self, file)
         saved = self.scope_steps
@@ -652,17 +656,18 @@ class Evaluator:
         cls._evaluating.add(name)
         try:
             try:
-                snip = self.binding_snippet(cls.file, name, binding)
+                if binding.kind == "def":
+                    value = self.function_value(cls.file, name, binding, cls)
+                else:
+                    snip = self.binding_snippet(cls.file, name, binding)
             except BudgetExceeded:
                 raise
             except EvalRaise as e:  # refused or not found: reported once, an unknown member
                 self.warn(e.code, e.message, e.span)
                 cls.ns[name] = Unknown(e.message, e.span, True)
                 return cls.ns[name]
-            frame = Frame(cls.file, snip)
-            if binding.kind == "def":
-                value = self.make_function(snip.node, frame, owner=cls)
-            else:
+            if binding.kind != "def":
+                frame = Frame(cls.file, snip)
                 frame.locals = _ClassScope(self, cls)
                 saved = self.scope_steps
                 self.scope_steps = 0
@@ -716,15 +721,36 @@ class Evaluator:
         return False
 
     # ------------------------------------------------------------------ functions
-    def make_function(self, node, frame: Frame, owner=None):
+    def function_value(self, file, name: str, binding, owner):
+        """The function an indexed ``def`` binds. The parse guard runs now (its refusals are reported
+        where the name is used, as before); LibCST parses the body when the function is first called."""
+        self.guard(file, binding.start, binding.end)
+        found = [st for st in file.facts().statements.get((binding.start, binding.end), ())
+                 if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)) and st.name == name]
+        if not found:  # the index and this statement disagree: parse now, and let the check report it
+            snip = self.binding_snippet(file, name, binding)
+            return self.make_function(snip.node, Frame(file, snip), owner)
+        kind = self._decorator_kind([(d.id if isinstance(d, ast.Name) else d.attr if isinstance(d, ast.Attribute)
+                                      else None, isinstance(d, ast.Attribute)) for d in found[0].decorator_list])
+        qual = f"{file.module}.{owner.name + '.' if owner else ''}{name}"
+        return FunctionValue(name, qual, None, None, file, None, owner, kind,
+                             load=lambda: self.binding_snippet(file, name, binding))
+
+    @staticmethod
+    def _decorator_kind(decorators) -> str:
+        """``decorators``: (simple name or attribute name or None, is an attribute) of each, in order."""
         kind = "function"
-        for dec in getattr(node, "decorators", ()):
-            d = dec.decorator
-            dname = d.value if isinstance(d, cst.Name) else d.attr.value if isinstance(d, cst.Attribute) else None
+        for dname, is_attribute in decorators:
             if dname in ("staticmethod", "classmethod", "property"):
                 kind = dname
-            elif isinstance(d, cst.Attribute) and d.attr.value in ("setter", "deleter"):
-                kind = "property_" + d.attr.value
+            elif is_attribute and dname in ("setter", "deleter"):
+                kind = "property_" + dname
+        return kind
+
+    def make_function(self, node, frame: Frame, owner=None):
+        kind = self._decorator_kind([(d.value if isinstance(d, cst.Name) else d.attr.value
+                                      if isinstance(d, cst.Attribute) else None, isinstance(d, cst.Attribute))
+                                     for d in (dec.decorator for dec in getattr(node, "decorators", ()))])
         qual = f"{frame.file.module}.{owner.name + '.' if owner else ''}{node.name.value}"
         closure = frame if frame.func is not None else None
         return FunctionValue(node.name.value, qual, node, frame.snippet, frame.file, closure, owner, kind)

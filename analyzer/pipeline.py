@@ -77,7 +77,7 @@ def _build_root(ev: Evaluator, file, spec, config_dict: dict, config_shown) -> M
     binding = file.facts().bindings[spec.name][-1]
     span = SourceSpan(file.display, binding.start, 0)
     if isinstance(value, FunctionValue):
-        params = value.node.params
+        params = _guarded(ev, lambda: value.node.params, span)  # parses the factory's definition
         required = [p for p in params.params if p.default is None]
         if required:
             raise AnalyzerError(Diagnostic("E004", f"factory '{spec}' needs arguments ({', '.join(p.name.value for p in required)}); "

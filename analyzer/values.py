@@ -91,17 +91,38 @@ class ClassValue:
 
 
 class FunctionValue:
-    __slots__ = ("name", "qualname", "node", "snippet", "file", "closure", "owner", "kind")
+    """A function defined in read source. A top-level or class-level definition may be made with
+    ``load`` instead of its node: LibCST then parses it when it is first called (a registry of
+    functions that are never called is never parsed)."""
 
-    def __init__(self, name, qualname, node, snippet, file, closure=None, owner=None, kind="function"):
+    __slots__ = ("name", "qualname", "_node", "_snippet", "file", "closure", "owner", "kind", "_load")
+
+    def __init__(self, name, qualname, node, snippet, file, closure=None, owner=None, kind="function", load=None):
         self.name = name
         self.qualname = qualname
-        self.node = node  # libcst FunctionDef or Lambda
-        self.snippet = snippet
+        self._node = node  # libcst FunctionDef or Lambda
+        self._snippet = snippet
         self.file = file
         self.closure = closure  # the enclosing Frame for nested functions
         self.owner = owner  # the ClassValue defining it (for zero-argument super())
         self.kind = kind  # "function" | "staticmethod" | "classmethod" | "property"
+        self._load = load  # () -> Snippet of the definition, when node is not parsed yet
+
+    @property
+    def node(self):
+        if self._node is None:
+            self._parse()
+        return self._node
+
+    @property
+    def snippet(self):
+        if self._node is None:
+            self._parse()
+        return self._snippet
+
+    def _parse(self) -> None:
+        snip = self._load()
+        self._node, self._snippet, self._load = snip.node, snip, None
 
     def __repr__(self) -> str:
         return f"<function {self.qualname}>"
