@@ -63,6 +63,7 @@ from analyzer import torch_ops
 from analyzer.diagnostics import Diagnostic, SourceSpan
 from analyzer.sources import LazySpan, SourceIndex, resolve_relative, resolve_span, split_lines
 from analyzer.values import (
+    MISSING,
     BoundMethod,
     BuiltinClass,
     ClassValue,
@@ -141,7 +142,7 @@ class Frame:
         self.stmt = parent.stmt if parent is not None and parent.snippet is snippet else None
 
 
-_MISSING = object()
+_MISSING = MISSING
 # Python errors an intrinsic raises when the analyzed code calls it with arguments it does not fit
 _INTRINSIC_MISUSE = (TypeError, ValueError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError)
 
@@ -224,7 +225,12 @@ class Evaluator:
         self._classes: dict[tuple[str, str], ClassValue] = {}
         self.used_fallbacks: set[str] = set()
         self.chosen_attn: str | None = None
-        self._lookup_cache: dict = {}
+        self._lookup_cache: dict = {}  # (class, name, after) -> (owner, member); cleared when a class changes
+        self._builtin_mro: dict = {}
+        self._builtin_kind: dict = {}
+        self._mro_busy = 0  # MROs being computed (a cycle sees a provisional one)
+        self.nn_memo: dict = {}  # builtin constructor call -> (params, buffers, bound arguments)
+        self.class_info: dict = {}  # per-class facts intrinsics derive from members; cleared with _lookup_cache
         from analyzer import intrinsics
 
         self.intrinsics = intrinsics
@@ -616,10 +622,17 @@ class Evaluator:
         if not isinstance(cls, (ClassValue, BuiltinClass)):
             return []
         if isinstance(cls, BuiltinClass):
-            return [cls] + [c for b in self.bases_of(cls) for c in self.mro(b)]
+            chain = self._builtin_mro.get(cls)
+            if chain is None:
+                chain = self._builtin_mro[cls] = [cls] + [c for b in self.bases_of(cls) for c in self.mro(b)]
+            return chain
         if cls.mro is None:
             cls.mro = [cls]  # guards against cycles while computing
-            seqs = [self.mro(b) for b in self.bases_of(cls)] + [list(self.bases_of(cls))]
+            self._mro_busy += 1
+            try:
+                seqs = [self.mro(b) for b in self.bases_of(cls)] + [list(self.bases_of(cls))]
+            finally:
+                self._mro_busy -= 1
             result = [cls]
             seqs = [list(s) for s in seqs if s]
             while seqs:
@@ -636,10 +649,18 @@ class Evaluator:
         return cls.mro
 
     def builtin_kind(self, cls) -> BuiltinClass | None:
+        """The first modeled builtin class in the MRO of ``cls`` (None for plain classes)."""
+        cacheable = isinstance(cls, (ClassValue, BuiltinClass))
+        if cacheable and cls in self._builtin_kind:
+            return self._builtin_kind[cls]
+        found = None
         for c in self.mro(cls):
             if isinstance(c, BuiltinClass) and c.kind != "object":
-                return c
-        return None
+                found = c
+                break
+        if cacheable and not self._mro_busy:  # an MRO is final once no MRO is being computed
+            self._builtin_kind[cls] = found
+        return found
 
     def class_member(self, cls, name: str):
         """Own member of a class (not inherited); _MISSING when absent."""
@@ -690,8 +711,11 @@ class Evaluator:
 
     def lookup_mro(self, cls, name: str, after=None):
         """(defining class, member) searching the MRO of ``cls``, optionally after class ``after``."""
-        key = (id(cls), name, id(after))
-        hit = self._lookup_cache.get(key)
+        key = (cls, name, after)  # classes hash by identity
+        try:
+            hit = self._lookup_cache.get(key)
+        except TypeError:  # not a class at all: nothing to cache
+            return self._lookup_mro(cls, name, after)
         if hit is None:
             hit = self._lookup_mro(cls, name, after)
             self._lookup_cache[key] = hit

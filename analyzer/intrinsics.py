@@ -12,8 +12,10 @@ import re
 import libcst as cst
 
 from analyzer import torch_ops
+from analyzer.torch_rules import BindError, ShapeError, bind, instantiate, instantiate_children
 from analyzer.diagnostics import Diagnostic
 from analyzer.values import (
+    MISSING,
     BoundMethod,
     BuiltinClass,
     ClassValue,
@@ -908,48 +910,60 @@ def _to_attrdict(cls, v):
     return v
 
 
-def _plain_key(qualname, bound: dict):
-    """A hashable key of plain bound arguments (2,342 Linears share a handful of shapes)."""
-    items = []
-    for k, v in bound.items():
-        if isinstance(v, list):
-            v = ("__list__", *v)
-        elif isinstance(v, dict):
-            if v:
-                return None
-            v = ("__dict__",)
-        if not (v is None or isinstance(v, (int, float, str, bool, tuple))):
+_EXACT_SCALARS = (int, float, str, bool, type(None))
+
+
+def _exact(v):
+    """A hashable key equal only for an argument of the same types and values (1, 1.0 and True
+    differ), or None when ``v`` is not plain data."""
+    t = type(v)
+    if t in _EXACT_SCALARS:
+        return (t, v)
+    if t is tuple or t is list:
+        items = tuple(_exact(x) for x in v)
+        return None if None in items else (t, items)
+    if t is dict and not v:
+        return (dict,)
+    return None
+
+
+def _call_key(qualname, args, kwargs):
+    """A hashable key of a builtin's constructor call with plain arguments (2,342 Linears share a
+    handful), or None."""
+    parts = [qualname]
+    for v in args:
+        k = _exact(v)
+        if k is None:
             return None
-        try:
-            hash(v)
-        except TypeError:
+        parts.append(k)
+    for name in sorted(kwargs):
+        k = _exact(kwargs[name])
+        if k is None:
             return None
-        items.append((k, type(v).__name__, v))
-    return (qualname, tuple(items))
+        parts.append((name, k))
+    return tuple(parts)
 
 
 def nn_init(ev, base, obj, args, kwargs, span):
-    from analyzer.torch_rules import BindError, ShapeError, bind, instantiate, instantiate_children
-
     rule = base.rule
-    try:
-        bound = bind(rule, list(args), dict(kwargs))
-    except BindError as exc:
-        raise _err("W104", f"{rule.name}: {exc}", span, "TypeError") from None
-    unknown = [k for k, v in bound.items() if isinstance(v, (Unknown, Tensor))]
-    try:
-        key = _plain_key(rule.qualname, bound)
-        memo = ev.__dict__.setdefault("_nn_memo", {})
-        if key is not None and key in memo:
-            params, buffers = memo[key]
-        else:
+    key = _call_key(rule.qualname, args, kwargs)
+    hit = ev.nn_memo.get(key) if key is not None else None
+    if hit is None:
+        try:
+            bound = bind(rule, list(args), dict(kwargs))
+        except BindError as exc:
+            raise _err("W104", f"{rule.name}: {exc}", span, "TypeError") from None
+        try:
             params, buffers = instantiate(rule, bound)
-            if key is not None:
-                memo[key] = (params, buffers)
-    except ShapeError as exc:
-        why = "; ".join(f"{k}: {bound[k].reason}" for k in unknown if isinstance(bound[k], Unknown))
-        ev.warn("W104", f"{rule.name}: parameter shapes unknown ({why or exc})", span)
-        return
+        except ShapeError as exc:
+            unknown = [k for k, v in bound.items() if isinstance(v, (Unknown, Tensor))]
+            why = "; ".join(f"{k}: {bound[k].reason}" for k in unknown if isinstance(bound[k], Unknown))
+            ev.warn("W104", f"{rule.name}: parameter shapes unknown ({why or exc})", span)
+            return
+        hit = (params, buffers, bound)
+        if key is not None:
+            ev.nn_memo[key] = hit
+    params, buffers, bound = hit
     for name, shape in params.items():
         obj.params[name] = Tensor(tuple(shape), "float32", True)
     for name, info in buffers.items():
@@ -1220,6 +1234,22 @@ def _missing(ev, obj, name, span):
     raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
 
 
+def _config_class_info(ev, cls) -> tuple[dict, dict]:
+    """(attribute_map, modeled properties by name: the first class in the MRO that has one wins)
+    of a config class; cached until a class attribute is assigned."""
+    info = ev.class_info.get(("config", cls))
+    if info is None:
+        amap = ev.lookup_mro(cls, "attribute_map")[1]
+        properties: dict = {}
+        for c in ev.mro(cls):
+            if isinstance(c, BuiltinClass):
+                for pname, spec in c.options.get("properties", {}).items():
+                    properties.setdefault(pname, spec)
+        info = (amap if isinstance(amap, dict) else {}, properties)
+        ev.class_info[("config", cls)] = info
+    return info
+
+
 def get_attribute(ev, obj, name, span):
     if isinstance(obj, Unknown):
         return Unknown(obj.reason, obj.span, True)
@@ -1229,7 +1259,7 @@ def get_attribute(ev, obj, name, span):
             return ev.call_function(member, [], {}, span, self_obj=obj)
         if name in obj.attrs:
             return obj.attrs[name]
-        if member is not _missing_sentinel():
+        if member is not MISSING:
             if isinstance(owner, BuiltinClass) and owner.kind == "hf_model" and name in owner.options.get("neutral_methods", ()):
                 return Intrinsic(name, lambda ev, a, k, s: None)
             return _bind_member(ev, obj, owner, member, span)
@@ -1255,20 +1285,19 @@ def get_attribute(ev, obj, name, span):
         owner, member = ev.lookup_mro(obj.cls, name)
         if isinstance(member, FunctionValue) and member.kind == "property":
             return ev.call_function(member, [], {}, span, self_obj=obj)
-        if kind == "hf_config":
-            amap = ev.lookup_mro(obj.cls, "attribute_map")[1]
-            if isinstance(amap, dict) and name in amap and name not in obj.attrs:
+        if kind == "hf_config" and name not in obj.attrs:
+            amap, properties = _config_class_info(ev, obj.cls)
+            if name in amap:
                 name = amap[name]
-            for c in ev.mro(obj.cls):
-                if isinstance(c, BuiltinClass) and name in c.options.get("properties", {}) and name not in obj.attrs:
-                    spec = c.options["properties"][name]
-                    v = obj.attrs.get(spec["attr"])
-                    return v if v is not None else spec.get("default")
+            spec = properties.get(name)
+            if spec is not None and name not in obj.attrs:
+                v = obj.attrs.get(spec["attr"])
+                return v if v is not None else spec.get("default")
         if name in obj.attrs:
             return obj.attrs[name]
         if kind == "attrdict" and obj.storage is not None and name in obj.storage:
             return obj.storage[name]
-        if member is not _missing_sentinel():
+        if member is not MISSING:
             return _bind_member(ev, obj, owner, member, span)
         if obj.storage is not None:
             dm = dict_method(ev, obj.storage, name, span, owner_obj=obj)
@@ -1285,7 +1314,7 @@ def get_attribute(ev, obj, name, span):
         if name == "__name__":
             return obj.name
         owner, member = ev.lookup_mro(obj, name)
-        if member is _missing_sentinel():
+        if member is MISSING:
             raise _err("W102", f"class {obj.name} has no attribute '{name}'", span, "AttributeError")
         if isinstance(member, FunctionValue) and member.kind == "classmethod":
             return BoundMethod(obj, member)
@@ -1299,7 +1328,7 @@ def get_attribute(ev, obj, name, span):
             raise _err("W104", f"super(): the arguments are a {type_name(obj.after)} and a {type_name(target)}, "
                        "not a class and an instance of it", span, "TypeError")
         owner, member = ev.lookup_mro(cls, name, after=obj.after)
-        if member is _missing_sentinel():
+        if member is MISSING:
             if name == "__init__":
                 base = None
                 chain = ev.mro(cls)
@@ -1428,17 +1457,10 @@ def dict_method(ev, store: dict, name: str, span, owner_obj=None):
     return None
 
 
-def _missing_sentinel():
-    from analyzer.evaluator import _MISSING
-
-    return _MISSING
-
-
 def set_attribute(ev, obj, name, value, span):
     if isinstance(obj, Unknown):
         return
     if isinstance(obj, ModuleObj):
-        owner, member = ev.lookup_mro(obj.cls, name)
         if isinstance(value, Tensor) and value.is_param:
             obj.attrs.pop(name, None)
             obj.buffers.pop(name, None)
@@ -1465,8 +1487,8 @@ def set_attribute(ev, obj, name, value, span):
     if isinstance(obj, Instance):
         kind = _kind(ev, obj.cls)
         if kind == "hf_config":
-            amap = ev.lookup_mro(obj.cls, "attribute_map")[1]
-            if isinstance(amap, dict) and name in amap:
+            amap = _config_class_info(ev, obj.cls)[0]
+            if name in amap:
                 name = amap[name]
         if kind == "attrdict":
             _charge_sizes(ev, (value,), span)
@@ -1477,6 +1499,7 @@ def set_attribute(ev, obj, name, value, span):
     if isinstance(obj, ClassValue):
         obj.ns[name] = value
         ev._lookup_cache.clear()
+        ev.class_info.clear()
         return
     if isinstance(obj, Tensor):
         return  # e.g. p.requires_grad = False or a marker attribute: no effect on structure

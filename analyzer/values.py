@@ -14,6 +14,8 @@ from analyzer.diagnostics import SourceSpan
 
 _uid = itertools.count()
 
+MISSING = object()  # "no such member / name": distinct from every value, None included
+
 
 class Unknown:
     """A value the evaluator could not determine. ``maybe_module`` marks results of calls and
