@@ -61,7 +61,7 @@ import libcst as cst
 
 from analyzer import torch_ops
 from analyzer.diagnostics import Diagnostic, SourceSpan
-from analyzer.sources import LazySpan, SourceIndex, resolve_relative, resolve_span, split_lines
+from analyzer.sources import LazySpan, SourceIndex, resolve_relative, resolve_span
 from analyzer.values import (
     MISSING,
     BoundMethod,
@@ -212,7 +212,6 @@ class Evaluator:
         self._owners: list = []  # objects whose statements run as budget scopes, outermost first
         self._total_reported = False
         self._parse_verdicts: dict = {}
-        self._file_lines: dict = {}
         self._warned: set = set()
         self._runaway_loops: set = set()  # ids of loop nodes that exhausted a scope budget
         self.depth = 0
@@ -229,12 +228,15 @@ class Evaluator:
         self._builtin_mro: dict = {}
         self._builtin_kind: dict = {}
         self._mro_busy = 0  # MROs being computed (a cycle sees a provisional one)
+        self._signatures: dict = {}  # id(Parameters node) -> its parameters, unpacked once
         self.nn_memo: dict = {}  # builtin constructor call -> (params, buffers, bound arguments)
         self.class_info: dict = {}  # per-class facts intrinsics derive from members; cleared with _lookup_cache
         from analyzer import intrinsics
 
         self.intrinsics = intrinsics
+        self._get_attribute = intrinsics.get_attribute
         self.builtins = intrinsics.python_builtins(self)
+        self._super = self.builtins["super"]
 
     # ------------------------------------------------------------------ diagnostics and spans
     def span(self, node, frame: Frame | None):
@@ -392,12 +394,7 @@ class Evaluator:
 
     def _parse_verdict(self, file, start: int, end: int):
         """(code of the refusal or None, message, parse cost, span), from the lines LibCST would get."""
-        lines = self._file_lines.get(id(file))
-        if lines is None:
-            lines = split_lines(file.text())  # as SourceFile.snippet splits them
-            self._file_lines[id(file)] = (file, lines)  # keeps the file alive while its id is a key
-        else:
-            lines = lines[1]
+        lines = file.lines()  # as SourceFile.snippet splits them
         whole = SourceSpan(file.display, start, 0)
         if end - start + 1 > MAX_DEFINITION_LINES:
             return "W107", (f"definition too large to analyze ({end - start + 1:,} lines; the limit is "
@@ -824,38 +821,49 @@ class Evaluator:
 
     def bind_params(self, fn: FunctionValue, args: list, kwargs: dict, frame: Frame, span):
         params = fn.node.params
-        positional = list(params.posonly_params) + list(params.params)
+        sig = self._signatures.get(id(params))
+        if sig is None:
+            star = params.star_arg
+            sig = self._signatures[id(params)] = (
+                [(p.name.value, p) for p in (*params.posonly_params, *params.params)],
+                star.name.value if isinstance(star, cst.Param) else None,
+                [(p.name.value, p) for p in params.kwonly_params],
+                params.star_kwarg.name.value if params.star_kwarg is not None else None,
+                params,  # keeps the node alive while its id is a key
+            )
+        positional, star_name, kwonly, star_kwarg, _ = sig
         loc = frame.locals
-        defaults_frame = Frame(fn.file, fn.snippet, None, fn.closure)
-        kwargs = dict(kwargs)
-        for i, p in enumerate(positional):
-            pname = p.name.value
-            if i < len(args):
+        defaults_frame = None
+        kwargs = dict(kwargs) if kwargs else {}
+        n_args = len(args)
+        for i, (pname, p) in enumerate(positional):
+            if i < n_args:
                 loc[pname] = args[i]
                 if pname in kwargs:
                     raise EvalRaise("W104", f"{fn.name}() got multiple values for argument '{pname}'", span, "TypeError")
             elif pname in kwargs:
                 loc[pname] = kwargs.pop(pname)
             elif p.default is not None:
+                if defaults_frame is None:
+                    defaults_frame = Frame(fn.file, fn.snippet, None, fn.closure)
                 loc[pname] = self.default_value(p, defaults_frame)
             else:
                 raise EvalRaise("W104", f"{fn.name}() missing required argument '{pname}'", span, "TypeError")
-        extra = args[len(positional):]
-        star = params.star_arg
-        if isinstance(star, cst.Param):
-            loc[star.name.value] = tuple(extra)
-        elif extra:
+        if star_name is not None:
+            loc[star_name] = tuple(args[len(positional):])
+        elif n_args > len(positional):
             raise EvalRaise("W104", f"{fn.name}() takes {len(positional)} positional arguments but {len(args)} were given", span, "TypeError")
-        for p in params.kwonly_params:
-            pname = p.name.value
+        for pname, p in kwonly:
             if pname in kwargs:
                 loc[pname] = kwargs.pop(pname)
             elif p.default is not None:
+                if defaults_frame is None:
+                    defaults_frame = Frame(fn.file, fn.snippet, None, fn.closure)
                 loc[pname] = self.default_value(p, defaults_frame)
             else:
                 raise EvalRaise("W104", f"{fn.name}() missing keyword-only argument '{pname}'", span, "TypeError")
-        if params.star_kwarg is not None:
-            loc[params.star_kwarg.name.value] = kwargs
+        if star_kwarg is not None:
+            loc[star_kwarg] = kwargs
         elif kwargs:
             raise EvalRaise("W104", f"{fn.name}() got an unexpected keyword argument '{next(iter(kwargs))}'", span, "TypeError")
 
@@ -1227,7 +1235,17 @@ class Evaluator:
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node, frame: Frame):
-        handler = self._expr.get(type(node))
+        t = type(node)
+        if t is cst.Name:  # most evaluated nodes: a local variable, found without a dispatch
+            name = node.value
+            f = frame
+            while f is not None:
+                loc = f.locals
+                if name in loc:
+                    return loc[name]
+                f = f.parent
+            return self.e_name(node, frame)
+        handler = self._expr.get(t)
         if handler is None:
             raise EvalRaise("W104", f"expression {type(node).__name__} is not followed", self.span(node, frame))
         return handler(self, node, frame)
@@ -1259,12 +1277,12 @@ class Evaluator:
 
     def e_attribute(self, node, frame):
         obj = self.eval(node.value, frame)
-        span = self.span(node, frame) if not is_plain(obj) else None
-        return self.getattr(obj, node.attr.value, span)
+        span = self.span(node, frame) if not isinstance(obj, PLAIN) else None
+        return self._get_attribute(self, obj, node.attr.value, span)
 
     def e_call(self, node, frame):
         fn = self.eval(node.func, frame)
-        if fn is self.builtins["super"] and not node.args:
+        if fn is self._super and not node.args:
             return self.zero_arg_super(node, frame)
         args: list = []
         kwargs: dict = {}

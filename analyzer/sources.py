@@ -298,6 +298,12 @@ class SourceFile:
                 ) from None
         return self._text
 
+    def lines(self) -> list[str]:
+        """The text's lines as the tokenizer counts them (``split_lines``), each with its line break."""
+        if self._lines is None:
+            self._lines = split_lines(self.text())
+        return self._lines
+
     def facts(self) -> ModuleFacts:
         if self._facts is None:
             self._facts = index_module(self.text(), self.display)
@@ -308,9 +314,7 @@ class SourceFile:
         key = (start, end)
         snip = self._snippets.get(key)
         if snip is None:
-            if self._lines is None:
-                self._lines = split_lines(self.text())
-            body = "".join(self._lines[start - 1 : end])
+            body = "".join(self.lines()[start - 1 : end])
             if not body.endswith("\n"):
                 body += "\n"
             indented = body[:1] in (" ", "\t")
@@ -566,14 +570,15 @@ class SourceIndex:
 _VERSION = re.compile(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", re.M)
 
 
-_OTHER_BREAKS = frozenset("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # str.splitlines splits on these too
+# \r, and what str.splitlines also splits on but the tokenizer does not
+_UNUSUAL_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _LINE_BREAK = re.compile(r"(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)")
 
 
 def split_lines(text: str) -> list[str]:
     """Lines as Python's tokenizer (and ``ast`` line numbers) count them: only \\r\\n, \\r and
     \\n end a line (``str.splitlines`` also splits on form feeds and \\u2028)."""
-    if "\r" not in text and not _OTHER_BREAKS.intersection(text):
+    if not _UNUSUAL_BREAKS.search(text):
         return text.splitlines(keepends=True)  # the common case, ten times faster
     lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
