@@ -870,7 +870,10 @@ class Evaluator:
     # ------------------------------------------------------------------ calls
     def call(self, fn, args: list, kwargs: dict, span):
         self.tick(span)
-        if isinstance(fn, FunctionValue):
+        t = type(fn)
+        if t is ClassValue or t is BuiltinClass:
+            return self.instantiate(fn, args, kwargs, span)
+        if t is FunctionValue:
             if self.externals.is_environment_probe(fn.qualname):
                 return Unknown(f"{fn.qualname}() probes the installed environment", span)
             if fn.kind == "classmethod" and fn.owner is not None:

@@ -1251,9 +1251,10 @@ def _config_class_info(ev, cls) -> tuple[dict, dict]:
 
 
 def get_attribute(ev, obj, name, span):
-    if isinstance(obj, Unknown):
+    t = type(obj)  # the value classes have no subclasses: compared by identity on this hot path
+    if t is Unknown:
         return Unknown(obj.reason, obj.span, True)
-    if isinstance(obj, ModuleObj):
+    if t is ModuleObj:
         owner, member = ev.lookup_mro(obj.cls, name)
         if isinstance(member, FunctionValue) and member.kind == "property":
             return ev.call_function(member, [], {}, span, self_obj=obj)
@@ -1280,7 +1281,7 @@ def get_attribute(ev, obj, name, span):
         if name == "training":
             return True
         _missing(ev, obj, name, span)
-    if isinstance(obj, Instance):
+    if t is Instance:
         kind = _kind(ev, obj.cls)
         owner, member = ev.lookup_mro(obj.cls, name)
         if isinstance(member, FunctionValue) and member.kind == "property":
@@ -1458,10 +1459,15 @@ def dict_method(ev, store: dict, name: str, span, owner_obj=None):
 
 
 def set_attribute(ev, obj, name, value, span):
-    if isinstance(obj, Unknown):
+    t = type(obj)
+    if t is Unknown:
         return
-    if isinstance(obj, ModuleObj):
-        if isinstance(value, Tensor) and value.is_param:
+    if t is ModuleObj:
+        tv = type(value)
+        if tv in _PLAIN_TYPES and name not in obj.params and name not in obj.modules and name not in obj.buffers:
+            obj.attrs[name] = value  # the common case: a number, string or config value
+            return
+        if tv is Tensor and value.is_param:
             obj.attrs.pop(name, None)
             obj.buffers.pop(name, None)
             obj.modules.pop(name, None)
@@ -1484,7 +1490,7 @@ def set_attribute(ev, obj, name, value, span):
                 ev.warn("W108", f"attribute '{name}' got an unknown value ({value.reason}); if it is a module, it is missing from the tree", span)
             obj.attrs[name] = value
         return
-    if isinstance(obj, Instance):
+    if t is Instance:
         kind = _kind(ev, obj.cls)
         if kind == "hf_config":
             amap = _config_class_info(ev, obj.cls)[0]
