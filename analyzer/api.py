@@ -96,7 +96,7 @@ def analyze(
     from analyzer.pipeline import run
 
     tree, diagnostics, files, root_obj = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
-                                             attn_implementation, site_packages)
+                                             attn_implementation, site_packages, facts_cache=use_cache)
     analysis = Analysis(tree, diagnostics, root_obj=root_obj)
     if key is not None:
         result_cache.store(key, files, analysis.to_cache())

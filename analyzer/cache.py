@@ -1,5 +1,7 @@
-"""The result cache: an analysis is stored under a key made of everything it depends on, and is
-trusted again only after every source file it read still hashes the same.
+"""The cache, two levels: whole results, and the facts of single source files.
+
+Results: an analysis is stored under a key made of everything it depends on, and is trusted again
+only after every source file it read still hashes the same.
 
 * key: sha256 of the analyzer version, every rules file's bytes, the resolved config dict, the
   options (root, attention implementation, stages file bytes, search paths), the source folder's
@@ -8,6 +10,8 @@ trusted again only after every source file it read still hashes the same.
   The checksum covers the header's key and files and the result's bytes. A missing, truncated,
   corrupted (checksum), mismatched or stale (a file changed) entry is ignored and rebuilt; the cache
   never raises.
+* per-file facts (below): the index of one source file, under the sha256 of its bytes; a result
+  miss (another config, another model using the same installed packages) still skips them.
 * location: $MODELTREE_CACHE_DIR, else $XDG_CACHE_HOME/modeltree-analyzer, else
   ~/.cache/modeltree-analyzer. ``--no-cache`` bypasses it; ``python -m analyzer cache clear`` empties it.
 
@@ -94,23 +98,58 @@ def store(key: str, files: list[tuple[str, str]], result: dict) -> None:
     body = json.dumps(result).encode()
     head = json.dumps({"key": key, "files": [list(f) for f in files]})[:-1].encode() + b", "
     entry = head + b'"checksum": "' + _sha(head + body).encode() + b'"}\n' + body
-    directory = cache_dir()
+    _write(_entry_path(key), entry)
+
+
+# ---------------------------------------------------------------------------------- per-file facts
+# What the index learned from one source file (its bindings and classes, see
+# analyzer.sources.ModuleFacts), stored under the sha256 of the file's bytes: a file read again
+# unchanged, by any analysis of any model (transformers' files are shared by many), is not parsed
+# for its index again. Same layout as a result entry: a header line {"sha", "checksum"} + JSON.
+FACTS_FORMAT = 1
+
+
+def _facts_path(sha: str) -> Path:
+    return cache_dir() / "facts" / f"{FACTS_FORMAT}-{sha}.json"
+
+
+def load_facts(sha: str) -> dict | None:
+    """The facts stored for file content ``sha``, or None when absent or corrupted."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        raw = _facts_path(sha).read_bytes()
+        head, sep, body = raw.partition(b"\n")
+        header = json.loads(head)
+        if not sep or not isinstance(header, dict) or header.get("sha") != sha or header.get("checksum") != _sha(body):
+            return None
+        data = json.loads(body)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def store_facts(sha: str, data: dict) -> None:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    _write(_facts_path(sha), json.dumps({"sha": sha, "checksum": _sha(body)}).encode() + b"\n" + body)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Atomically (a temporary file renamed); a read-only or full cache directory only costs speed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(entry)
-        os.replace(tmp, _entry_path(key))
+            fh.write(data)
+        os.replace(tmp, path)
     except OSError:
-        pass  # a read-only or full cache directory only costs speed
+        pass
 
 
 def clear() -> int:
-    """Delete every entry; returns how many were removed."""
+    """Delete every entry, results and per-file facts; returns how many were removed."""
     n = 0
     directory = cache_dir()
-    if directory.is_dir():
-        for p in directory.glob("*.json"):
+    for pattern in ("*.json", "facts/*.json"):
+        for p in directory.glob(pattern) if directory.is_dir() else ():
             try:
                 p.unlink()
                 n += 1

@@ -21,9 +21,10 @@ from analyzer.torch_rules import load_torch_rules
 from analyzer.values import BuiltinClass, ClassValue, FunctionValue, Instance, ModuleObj, Unknown
 
 def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, search_paths, attn_implementation,
-        site_packages: bool = True):
-    """Evaluate the root of ``src_dir``: (tree, diagnostics, files read, evaluated root object)."""
-    index = SourceIndex(src_dir, [Path(p) for p in search_paths], site_packages)
+        site_packages: bool = True, facts_cache: bool = False):
+    """Evaluate the root of ``src_dir``: (tree, diagnostics, files read, evaluated root object).
+    ``facts_cache``: use the per-file facts cache (analyzer/cache.py)."""
+    index = SourceIndex(src_dir, [Path(p) for p in search_paths], site_packages, facts_cache)
     pending: list[tuple[Diagnostic, object]] = []
     ev = Evaluator(index, load_torch_rules(), load_externals(),
                    lambda d, obj: pending.append((Diagnostic(d.code, d.message, resolve_span(d.span)), obj)),

@@ -50,6 +50,38 @@ class ModuleFacts:
     statements: dict[tuple[int, int], list] = field(default_factory=dict)
 
 
+def _binding_row(b: Binding) -> list:
+    return [b.kind, b.start, b.end, b.conditional, b.module, b.attr]
+
+
+def _binding(row) -> Binding:
+    kind, start, end, conditional, module, attr = row
+    if not (isinstance(kind, str) and type(start) is int and type(end) is int and isinstance(conditional, bool)
+            and (module is None or isinstance(module, str)) and (attr is None or isinstance(attr, str))):
+        raise ValueError("bad binding")
+    return Binding(kind, start, end, conditional, module, attr)
+
+
+def facts_to_json(facts: ModuleFacts) -> dict:
+    """The index of a file as plain data, for the per-file cache (the ``ast`` statements stay out)."""
+    return {
+        "bindings": {name: [_binding_row(b) for b in bs] for name, bs in facts.bindings.items()},
+        "classes": {name: [c.start, c.end, c.bases_src, {m: _binding_row(b) for m, b in c.members.items()}]
+                    for name, c in facts.classes.items()},
+    }
+
+
+def facts_from_json(data: dict) -> ModuleFacts:
+    """``facts_to_json`` reversed; raises ValueError (or TypeError) on anything of the wrong shape."""
+    bindings = {name: [_binding(r) for r in rows] for name, rows in data["bindings"].items()}
+    classes = {}
+    for name, (start, end, bases, members) in data["classes"].items():
+        if type(start) is not int or type(end) is not int or not all(isinstance(b, str) for b in bases):
+            raise ValueError("bad class")
+        classes[name] = ClassFacts(name, start, end, list(bases), {m: _binding(r) for m, r in members.items()})
+    return ModuleFacts(bindings, classes)
+
+
 class Snippet:
     """A parsed definition with lazily resolved positions (line offset into its file)."""
 
@@ -266,6 +298,7 @@ class SourceFile:
         self.display = display
         self.is_package = is_package  # an __init__.py
         self.local = local  # inside the analyzed folder's package
+        self.facts_cache = False  # read and write this file's index in the per-file facts cache
         self._text: str | None = None
         self.sha256: str | None = None  # of the bytes read, for the result cache
         # (start, end) -> the ``ast`` statements of a snippet (absolute line numbers), once checked
@@ -306,7 +339,22 @@ class SourceFile:
 
     def facts(self) -> ModuleFacts:
         if self._facts is None:
-            self._facts = index_module(self.text(), self.display)
+            text = self.text()
+            if self.facts_cache:
+                from analyzer import cache
+
+                data = cache.load_facts(self.sha256)
+                if data is not None:
+                    try:
+                        self._facts = facts_from_json(data)
+                    except (KeyError, TypeError, ValueError, AttributeError):
+                        self._facts = None  # of the wrong shape: indexed again and overwritten
+            if self._facts is None:
+                self._facts = index_module(text, self.display)
+                if self.facts_cache:
+                    from analyzer import cache
+
+                    cache.store_facts(self.sha256, facts_to_json(self._facts))
         return self._facts
 
     def snippet(self, start: int, end: int) -> Snippet:
@@ -486,8 +534,10 @@ def position(snip: Snippet, node, stmt=None) -> tuple[int, int]:
 class SourceIndex:
     """Resolves dotted module names to files: the analyzed package first, then the search path."""
 
-    def __init__(self, src_dir: Path, search_paths: list[Path] | tuple = (), site_packages: bool = True):
+    def __init__(self, src_dir: Path, search_paths: list[Path] | tuple = (), site_packages: bool = True,
+                 facts_cache: bool = False):
         self.src_dir = src_dir
+        self.facts_cache = facts_cache
         top = src_dir
         while (top / "__init__.py").is_file() and (top.parent / "__init__.py").is_file():
             top = top.parent
@@ -547,6 +597,8 @@ class SourceIndex:
                 found = self._find_in(root, module, local=False)
                 if found is not None:
                     break
+        if found is not None:
+            found.facts_cache = self.facts_cache
         self._files[module] = found
         return found
 

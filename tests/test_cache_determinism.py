@@ -1,5 +1,6 @@
 """The result cache is trusted only when nothing changed; output is byte-identical across cache
 states and hash seeds."""
+import hashlib
 import json
 import os
 import subprocess
@@ -63,17 +64,79 @@ def test_cache_clear_and_no_cache(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "c").exists() or not list((tmp_path / "c").glob("*.json"))
     assert main(["tree", str(SAMPLE)]) == 0
     assert len(list((tmp_path / "c").glob("*.json"))) == 1
+    n_facts = len(list((tmp_path / "c" / "facts").glob("*.json")))
+    assert n_facts >= 3  # the sample's modeling, configuration and encoder files, and what they import
     capsys.readouterr()
     assert main(["cache", "clear"]) == 0
-    assert "removed 1 cache entry" in capsys.readouterr().out
+    assert f"removed {1 + n_facts} cache entries" in capsys.readouterr().out
+    assert not list((tmp_path / "c").rglob("*.json"))
     assert cache.load("0" * 64) is None
+
+
+def _count_indexing(monkeypatch) -> list:
+    from analyzer import sources
+
+    indexed: list = []
+    real = sources.index_module
+
+    def counting(text, display):
+        indexed.append(display)
+        return real(text, display)
+
+    monkeypatch.setattr(sources, "index_module", counting)
+    return indexed
+
+
+def test_per_file_facts_are_reused_when_the_result_misses(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELTREE_CACHE_DIR", str(tmp_path / "c"))
+    indexed = _count_indexing(monkeypatch)
+    analyze(SAMPLE, use_cache=True)
+    first = len(indexed)
+    assert first >= 3
+    # another config value: a result-cache miss, but no source file changed, so none is indexed again
+    other = analyze(SAMPLE, overrides=["num_hidden_layers=2"], use_cache=True)
+    assert not other.cached and len(indexed) == first
+    fresh = analyze(SAMPLE, overrides=["num_hidden_layers=2"])
+    assert len(indexed) == 2 * first  # without the cache, every file is indexed
+    assert json.dumps(other.tree.to_json(other.diagnostics)) == json.dumps(fresh.tree.to_json(fresh.diagnostics))
+
+
+def test_corrupted_facts_entries_are_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELTREE_CACHE_DIR", str(tmp_path / "c"))
+    expected = json.dumps(analyze(SAMPLE).tree.to_json([]))
+    analyze(SAMPLE, use_cache=True)
+    entries = sorted((tmp_path / "c" / "facts").glob("*.json"))
+    good = {p: p.read_bytes() for p in entries}
+    wrong_shape = b'{"bindings": {"x": [[1, 2]]}, "classes": 3}'
+    corruptions = [
+        lambda raw: raw.replace(b"[", b"[0,", 1),  # payload changed: checksum mismatch
+        lambda raw: raw[: len(raw) // 2],  # truncated
+        # a valid checksum over a payload of the wrong shape
+        lambda raw: json.dumps({"sha": json.loads(raw.split(b"\n")[0])["sha"],
+                                "checksum": hashlib.sha256(wrong_shape).hexdigest()}).encode() + b"\n" + wrong_shape,
+    ]
+    for corrupt in corruptions:
+        for p, raw in good.items():
+            p.write_bytes(corrupt(raw))
+        for p in (tmp_path / "c").glob("*.json"):
+            p.unlink()  # drop the result entry: the facts must be used or rebuilt
+        indexed = _count_indexing(monkeypatch)
+        again = analyze(SAMPLE, use_cache=True)
+        assert not again.cached and len(indexed) == len(good)  # every corrupted entry was indexed again
+        assert json.dumps(again.tree.to_json([])) == expected
+        assert {p: p.read_bytes() for p in entries} == good  # and rewritten as it was
 
 
 def test_identical_across_hash_seeds_and_cache_states(tmp_path):
     outputs = set()
-    for seed, extra in (("0", ["--no-cache"]), ("1", []), ("4242", []), ("random", ["--no-cache"])):
+    for seed, extra in (("0", ["--no-cache"]), ("1", []), ("4242", []), ("7", ["drop results"]),
+                        ("random", ["--no-cache"])):
         env = {**os.environ, "PYTHONHASHSEED": seed, "MODELTREE_CACHE_DIR": str(tmp_path / "c")}
+        drop_results = extra == ["drop results"]  # per-file facts cached, results not
+        extra = [] if drop_results else extra
         for fmt in (["--json", "-"], ["--seed-json", "-"], []):
+            for p in (tmp_path / "c").glob("*.json") if drop_results else ():
+                p.unlink()
             out = subprocess.run([sys.executable, "-m", "analyzer", "tree", str(SAMPLE), *fmt, *extra],
                                  capture_output=True, env=env, cwd=REPO, check=True).stdout
             outputs.add((tuple(fmt), out))
