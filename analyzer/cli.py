@@ -110,9 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="show or clear the result cache",
                        description="Static results are cached under a key of everything they depend on (source "
                                    "file hashes, config, options, rules) and reused only when every file read still "
-                                   "has the same hash. Location: $MODELTREE_CACHE_DIR, else "
+                                   "has the same hash; below them, each source file's index is cached under the "
+                                   "hash of its bytes (facts/). Location: $MODELTREE_CACHE_DIR, else "
                                    "$XDG_CACHE_HOME/modeltree-analyzer, else ~/.cache/modeltree-analyzer.")
-    p.add_argument("action", choices=["clear", "dir"], help="clear: delete every entry; dir: print the location")
+    p.add_argument("action", choices=["clear", "dir"], help="clear: delete every entry (results and per-file facts); dir: print the location")
 
     from analyzer.cli_costs import add_parsers
 

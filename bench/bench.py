@@ -46,38 +46,42 @@ def compile_bytecode() -> None:
 
 
 def measure(name: str, src: str, extra: list[str], stubs: list[str], runs: int) -> dict:
+    """``runs`` rounds of (cold tree, warm tree, dump-runtime), interleaved so that all three see the
+    same machine state: on a shared VM the speed drifts by tens of percent within a minute."""
     cache = tempfile.mkdtemp(prefix="modeltree-bench-")
     env = {**os.environ, "MODELTREE_CACHE_DIR": cache}
     base = [sys.executable, "-m", "analyzer"]
     stub_args = [a for s in stubs for a in ("--stub-module", s)]
-    results = {}
+    samples: dict[str, list] = {"tree (cold)": [], "tree (warm)": [], "dump-runtime": []}
     try:
-        cold = []
         for _ in range(runs):
             shutil.rmtree(cache, ignore_errors=True)
-            cold.append(run([*base, "tree", src, *extra], env))
-        warm = [run([*base, "tree", src, *extra], env) for _ in range(runs)]
-        live = [run([*base, "dump-runtime", src, *extra, *stub_args, "-o", os.devnull], env) for _ in range(runs)]
+            samples["tree (cold)"].append(run([*base, "tree", src, *extra], env))
+            samples["tree (warm)"].append(run([*base, "tree", src, *extra], env))
+            samples["dump-runtime"].append(run([*base, "dump-runtime", src, *extra, *stub_args, "-o", os.devnull], env))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    for label, samples in (("tree (cold)", cold), ("tree (warm)", warm), ("dump-runtime", live)):
-        results[label] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples))
+    live = [s[0] for s in samples["dump-runtime"]]
+    results = {}
+    for label, got in samples.items():
+        walls = [s[0] for s in got]
+        ratio = statistics.median(lv / w for lv, w in zip(live, walls))  # per round, then the median
+        results[label] = (statistics.median(walls), min(walls), max(s[1] for s in got), ratio)
     return {"name": name, "results": results}
 
 
 def report(rows: list[dict], runs: int) -> str:
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; median of {runs} fresh processes each; "
-        "cold = empty result cache (bytecode compiled, as after a pip install)",
+        f"{platform.system()} {platform.release()}; {runs} rounds of fresh processes; "
+        "cold = empty cache (bytecode compiled, as after a pip install)",
         "",
-        "| model | command | wall (s) | peak RSS (MiB) | dump-runtime / this |",
-        "|---|---|---:|---:|---:|",
+        "| model | command | median wall (s) | best wall (s) | peak RSS (MiB) | dump-runtime / this (median of rounds) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for row in rows:
-        live = row["results"]["dump-runtime"][0]
-        for label, (wall, rss) in row["results"].items():
-            lines.append(f"| {row['name']} | {label} | {wall:.3f} | {rss} | {live / wall:.1f}x |")
+        for label, (wall, best, rss, ratio) in row["results"].items():
+            lines.append(f"| {row['name']} | {label} | {wall:.3f} | {best:.3f} | {rss} | {ratio:.1f}x |")
     return "\n".join(lines)
 
 
@@ -86,7 +90,7 @@ def main() -> int:
     p.add_argument("model", nargs="?", help="model folder (e.g. your DeepSeek-OCR files)")
     p.add_argument("--root", help="FILE_STEM:NAME, when config.json has no auto_map")
     p.add_argument("--stub-module", action="append", default=[], help="passed to dump-runtime")
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--runs", type=int, default=5, help="rounds (default 5)")
     p.add_argument("--registry", action="store_true", help="only the registry-served SAM model")
     args = p.parse_args()
     compile_bytecode()
