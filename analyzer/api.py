@@ -62,13 +62,15 @@ def analyze(
     stages: str | None = None,
     use_cache: bool = False,
     site_packages: bool = True,
+    prefetch: bool = False,
 ) -> Analysis:
     """Statically rebuild the module tree of the model in folder ``src``.
 
     ``root`` is ``FILE_STEM:NAME`` (a class or a zero-argument factory); by default the root comes
     from config.json's auto_map. ``config`` defaults to ``src/config.json``. Imported packages are
     read from ``search_paths``, then (unless ``site_packages`` is false) this interpreter's path.
-    Never imports the analyzed code. Raises ``AnalyzerError`` for fatal input problems (exit 2 in the CLI).
+    ``prefetch`` (with ``use_cache``): index the folder's files in a forked child while LibCST is
+    imported (analyzer/prefetch.py; the CLI's choice). Never imports the analyzed code. Raises ``AnalyzerError`` for fatal input problems (exit 2 in the CLI).
     """
     src_dir = inputs.source_dir(src)
     if attn_implementation is not None and attn_implementation not in ATTN_IMPLEMENTATIONS:
@@ -93,10 +95,19 @@ def analyze(
             except (KeyError, TypeError, ValueError, IndexError):
                 pass  # an entry of the wrong shape is rebuilt
 
-    from analyzer.pipeline import run
+    child = None
+    if use_cache and prefetch:
+        from analyzer import prefetch as prefetching
 
-    tree, diagnostics, files, root_obj = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
-                                             attn_implementation, site_packages, facts_cache=use_cache)
+        child = prefetching.start(src_dir, search_paths, site_packages)  # indexes while LibCST is imported
+    try:
+        from analyzer.pipeline import run
+
+        tree, diagnostics, files, root_obj = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
+                                                 attn_implementation, site_packages, facts_cache=use_cache)
+    finally:
+        if child is not None:
+            prefetching.finish(child)
     analysis = Analysis(tree, diagnostics, root_obj=root_obj)
     if key is not None:
         result_cache.store(key, files, analysis.to_cache())

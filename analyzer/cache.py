@@ -103,7 +103,7 @@ def store(key: str, files: list[tuple[str, str]], result: dict) -> None:
 
 # ---------------------------------------------------------------------------------- per-file facts
 # What the index learned from one source file (its bindings and classes, see
-# analyzer.sources.ModuleFacts), stored under the sha256 of the file's bytes: a file read again
+# analyzer.index.ModuleFacts), stored under the sha256 of the file's bytes: a file read again
 # unchanged, by any analysis of any model (transformers' files are shared by many), is not parsed
 # for its index again. Same layout as a result entry: a header line {"sha", "checksum"} + JSON.
 FACTS_FORMAT = 1

@@ -138,7 +138,7 @@ def _analyze(args, src):
 
     return analyze(src, root=args.root, config=args.config, overrides=args.overrides,
                    search_paths=args.search_paths, attn_implementation=args.attn_implementation, stages=args.stages,
-                   use_cache=not args.no_cache, site_packages=not args.no_site_packages)
+                   use_cache=not args.no_cache, site_packages=not args.no_site_packages, prefetch=True)
 
 
 def _report(diagnostics) -> None:

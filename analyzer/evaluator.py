@@ -61,7 +61,8 @@ import libcst as cst
 
 from analyzer import torch_ops
 from analyzer.diagnostics import Diagnostic, SourceSpan
-from analyzer.sources import LazySpan, SourceIndex, resolve_relative, resolve_span
+from analyzer.index import SourceIndex, resolve_relative
+from analyzer.sources import LazySpan, resolve_span
 from analyzer.values import (
     MISSING,
     BoundMethod,

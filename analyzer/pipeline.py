@@ -14,7 +14,8 @@ from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 from analyzer.evaluator import EvalRaise, Evaluator
 from analyzer.externals import load_externals
 from analyzer.rules import default_leaves
-from analyzer.sources import SourceIndex, resolve_span
+from analyzer.index import SourceIndex
+from analyzer.sources import resolve_span
 from analyzer.stack import run_deep
 from analyzer.tagging import tag
 from analyzer.torch_rules import load_torch_rules

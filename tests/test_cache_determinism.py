@@ -74,16 +74,16 @@ def test_cache_clear_and_no_cache(tmp_path, monkeypatch, capsys):
 
 
 def _count_indexing(monkeypatch) -> list:
-    from analyzer import sources
+    from analyzer import index
 
     indexed: list = []
-    real = sources.index_module
+    real = index.index_module
 
     def counting(text, display):
         indexed.append(display)
         return real(text, display)
 
-    monkeypatch.setattr(sources, "index_module", counting)
+    monkeypatch.setattr(index, "index_module", counting)
     return indexed
 
 
@@ -141,3 +141,22 @@ def test_identical_across_hash_seeds_and_cache_states(tmp_path):
                                  capture_output=True, env=env, cwd=REPO, check=True).stdout
             outputs.add((tuple(fmt), out))
     assert len(outputs) == 3  # one distinct output per format
+
+
+def test_prefetch_child_indexes_the_folder_for_the_parent(tmp_path, monkeypatch):
+    from analyzer import prefetch
+    from analyzer.index import facts_to_json, index_module
+
+    monkeypatch.setenv("MODELTREE_CACHE_DIR", str(tmp_path / "c"))
+    pid = prefetch.start(SAMPLE, [], True)
+    assert pid is not None  # POSIX
+    prefetch.finish(pid)
+    local = sorted(SAMPLE.glob("*.py"))
+    for path in local:
+        raw = path.read_bytes()
+        stored = cache.load_facts(hashlib.sha256(raw).hexdigest())
+        assert stored == facts_to_json(index_module(raw.decode(), path.name)), path.name
+    indexed = _count_indexing(monkeypatch)
+    result = analyze(SAMPLE, use_cache=True)
+    assert not {p.name for p in local} & set(indexed)  # the parent found every local file's index
+    assert json.dumps(result.tree.to_json([])) == json.dumps(analyze(SAMPLE).tree.to_json([]))
