@@ -415,11 +415,13 @@ class Evaluator:
             except (RecursionError, MemoryError, ValueError) as exc:
                 return "W107", f"definition cannot be analyzed ({type(exc).__name__} while parsing it)", 0, whole
             stmts = tree.body[0].body if indented and tree.body and isinstance(tree.body[0], ast.If) else tree.body
-            ast.increment_lineno(tree, start - (2 if indented else 1))
+            base = start - (2 if indented else 1)  # file line = snippet line + base
+        else:
+            base = 0
         if not stmts:
             return "W104", (f"no statement at lines {start}-{end} where the index saw one (unusual line breaks "
                             "in the file?)"), 0, whole
-        file.ast_trees[(start, end)] = stmts  # reused for statement positions
+        file.ast_trees[(start, end)] = (stmts, base)  # reused for statement positions
         # nesting as LibCST sees the snippet: under its module and, when indented, an "if 1:" wrapper
         depth, cost, deepest = 0, 0, None
         for st in stmts:
@@ -428,7 +430,7 @@ class Evaluator:
             if d > depth or deepest is None:
                 depth, deepest = d, n
         if depth > MAX_NESTING:
-            line = getattr(deepest, "lineno", start)
+            line = getattr(deepest, "lineno", start - base) + base
             col = getattr(deepest, "col_offset", 0)
             return "W107", (f"expression or block nested {depth} levels deep (the limit is {MAX_NESTING}); "
                             "this definition is not analyzed"), 0, SourceSpan(file.display, line, col)

@@ -177,7 +177,7 @@ class SourceFile:
         self._text: str | None = None
         self.sha256: str | None = None  # of the bytes read, for the result cache
         # (start, end) -> the ``ast`` statements of a snippet (absolute line numbers), once checked
-        self.ast_trees: dict = {}
+        self.ast_trees: dict = {}  # (start, end) -> (ast statements, base): file line = their line + base
         self._lines: list[str] | None = None
         self._facts: ModuleFacts | None = None
         self._snippets: dict = {}  # (start, end) -> sources.Snippet

@@ -89,7 +89,7 @@ def _same_callee(c, a) -> bool:
     return not isinstance(g, (ast.Name, ast.Attribute))
 
 
-def _pair_calls(cst_node, ast_node) -> dict:
+def _pair_calls(cst_node, ast_node, base: int = 0) -> dict:
     """id(CST Call) -> (line, col): the CST's calls in source order (a direct walk, checked callee by
     callee; LibCST's slower visitor when the check fails) paired with the ``ast`` calls sorted by
     (start, enclosing first)."""
@@ -105,7 +105,7 @@ def _pair_calls(cst_node, ast_node) -> dict:
         found = collector.calls
         if len(found) != len(calls):
             return {}
-    return {id(c): (a.lineno, a.col_offset) for c, a in zip(found, calls)}
+    return {id(c): (a.lineno + base, a.col_offset) for c, a in zip(found, calls)}
 
 
 class LazySpan:
@@ -155,50 +155,49 @@ def parse_snippet(file, start: int, end: int) -> "Snippet":
     return Snippet(stmt, module, start - (2 if indented else 1), file, code, (start, end))
 
 
-def _snippet_statements(snip: Snippet) -> list:
-    """The ``ast`` statements of a snippet with absolute line numbers: those the index (or the parse
-    guard) already has, else a parse of the snippet's code shifted to the file's lines."""
-    stmts = snip.file.ast_trees.get(snip.key)
-    if stmts is None:
-        tree = ast.parse(snip.code)
-        body = tree.body
-        if snip.code.startswith("if 1:\n") and body and isinstance(body[0], ast.If):
-            body = body[0].body  # the "if 1:" wrapper of an indented definition
-        ast.increment_lineno(tree, snip.offset)
-        stmts = body
-    return stmts
+def _snippet_statements(snip: Snippet) -> tuple[list, int]:
+    """(the ``ast`` statements of a snippet, base): file line = their line + base. Those the index
+    (base 0) or the parse guard already has, else a parse of the snippet's code."""
+    found = snip.file.ast_trees.get(snip.key)
+    if found is not None:
+        return found
+    tree = ast.parse(snip.code)
+    body = tree.body
+    if snip.code.startswith("if 1:\n") and body and isinstance(body[0], ast.If):
+        body = body[0].body  # the "if 1:" wrapper of an indented definition
+    return body, snip.offset
 
 
 def _call_positions(snip: Snippet) -> dict:
     """Positions of every Call in the snippet (file lines), by pairing LibCST's calls with ``ast``'s."""
     try:
-        stmts = _snippet_statements(snip)
+        stmts, base = _snippet_statements(snip)
     except SyntaxError:
         return {}
-    return _pair_calls(snip.node, ast.Module(body=stmts, type_ignores=[]))
+    return _pair_calls(snip.node, ast.Module(body=stmts, type_ignores=[]), base)
 
 
-def _pair_statements(cst_body, ast_body, out: dict) -> None:
+def _pair_statements(cst_body, ast_body, out: dict, base: int = 0) -> None:
     """Map CST statements to (line, col) by walking CST and ``ast`` statement lists in parallel."""
     i = 0
     for item in cst_body:
         if isinstance(item, cst.SimpleStatementLine):
             for small in item.body:
                 a = ast_body[i]
-                out[id(small)] = (a.lineno, a.col_offset, a)
+                out[id(small)] = (a.lineno + base, a.col_offset, a, base)
                 i += 1
             continue
         a = ast_body[i]
         i += 1
-        out[id(item)] = (a.lineno, a.col_offset, a)
+        out[id(item)] = (a.lineno + base, a.col_offset, a, base)
         for cst_block, ast_block in _blocks(item, a):
             if isinstance(cst_block, list):  # an elif: one If statement in the else list
-                _pair_statements(cst_block, ast_block, out)
+                _pair_statements(cst_block, ast_block, out, base)
             elif isinstance(cst_block, cst.SimpleStatementSuite):
                 for small, sa in zip(cst_block.body, ast_block, strict=True):
-                    out[id(small)] = (sa.lineno, sa.col_offset, sa)
+                    out[id(small)] = (sa.lineno + base, sa.col_offset, sa, base)
             else:
-                _pair_statements(cst_block.body, ast_block, out)
+                _pair_statements(cst_block.body, ast_block, out, base)
     if i != len(ast_body):
         raise ValueError("statement lists differ")
 
@@ -235,16 +234,17 @@ def _statement_positions(snip: Snippet) -> dict:
         top = snip._wrapper.body
         if top and isinstance(top[0], cst.If) and snip.code.startswith("if 1:\n") and top[0].body.body[0] is snip.node:
             top = top[0].body.body  # the "if 1:" wrapper of an indented definition
-        _pair_statements(top, _snippet_statements(snip), out)
+        stmts, base = _snippet_statements(snip)
+        _pair_statements(top, stmts, out, base)
     except (SyntaxError, ValueError, IndexError, AttributeError, RecursionError):
         return {}
     return out
 
 
-def _calls_in_statement(stmt, ast_stmt) -> dict:
+def _calls_in_statement(stmt, ast_stmt, base: int) -> dict:
     """id(CST Call) -> (line, col) for the calls of one small statement: LibCST visits them in source
     order, and so does a sort of the statement's ``ast`` calls by (start, enclosing first)."""
-    return _pair_calls(stmt, ast_stmt)
+    return _pair_calls(stmt, ast_stmt, base)
 
 
 def _positions_in_statement(snip: Snippet, stmt) -> dict:
@@ -277,7 +277,7 @@ def position(snip: Snippet, node, stmt=None) -> tuple[int, int]:
             if isinstance(node, cst.Call):
                 calls = snip._in_stmt.get(id(stmt))
                 if calls is None:
-                    calls = snip._in_stmt[id(stmt)] = _calls_in_statement(stmt, anchor[2])
+                    calls = snip._in_stmt[id(stmt)] = _calls_in_statement(stmt, anchor[2], anchor[3])
                 pos = calls.get(id(node))
                 if pos is not None:
                     return pos
