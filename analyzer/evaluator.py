@@ -59,7 +59,7 @@ import operator
 
 import libcst as cst
 
-from analyzer import torch_ops
+from analyzer import replay, torch_ops
 from analyzer.diagnostics import Diagnostic, SourceSpan
 from analyzer.index import SourceIndex, resolve_relative
 from analyzer.sources import LazySpan, resolve_span
@@ -85,6 +85,9 @@ from analyzer.values import (
 SCOPE_STEP_BUDGET = 100_000  # steps of one scope (see the module docstring)
 TOTAL_STEP_BUDGET = 2_000_000  # steps of a whole analysis
 STEP_BUDGET = SCOPE_STEP_BUDGET  # older name
+# Replay of module constructions (see Evaluator.instantiate and analyzer/replay.py). Off: every
+# construction is evaluated (tests compare both).
+REPLAY_CONSTRUCTIONS = True
 MODULE_STEPS = 16  # steps charged per module object created (it costs more than a statement, downstream too)
 MAX_DEPTH = 120  # analyzed call depth
 MAX_NESTING = 100  # syntax nesting depth of one definition handed to LibCST
@@ -206,7 +209,14 @@ class Evaluator:
         self.index = index
         self.nn_rules = nn_rules
         self.externals = externals  # analyzer.externals.Externals
-        self.report = report  # callable(Diagnostic, ModuleObj | None)
+        self._report = report  # callable(Diagnostic, ModuleObj | None)
+        # -- construction replay (analyzer/replay.py): every write to an object of the analyzed
+        # program counts here; constructions being recorded; finished records by call key
+        self.writes = 0
+        self.reports = 0  # diagnostics reported or attempted (a recorded construction has none)
+        self.recordings: list = []
+        self.constructions: dict = {}
+        self.depth_peak = 0
         self.attn_implementation = attn_implementation
         self.steps = 0  # all steps of this analysis
         self.scope_steps = 0  # steps of the current budget scope
@@ -248,7 +258,28 @@ class Evaluator:
     def current_span(self) -> SourceSpan | None:
         return None
 
+    def report(self, diagnostic, obj) -> None:
+        self.reports += 1
+        self._report(diagnostic, obj)
+
+    def note_write(self, target) -> None:
+        """``target`` (an object of the analyzed program) is changed: counted for replay's validity,
+        and a recording whose construction changes an object it did not create is not replayable."""
+        self.writes += 1
+        if self.recordings:
+            uid = getattr(target, "uid", None)
+            for rec in self.recordings:
+                if uid is None or uid < rec.first_uid:
+                    rec.pure = False
+
+    def not_replayable(self) -> None:
+        """What is being evaluated depends on more than its arguments (a closure's frame, a global
+        or class attribute evaluated for the first time): no construction being recorded is replayable."""
+        for rec in self.recordings:
+            rec.pure = False
+
     def warn(self, code: str, message: str, span: SourceSpan | None) -> None:
+        self.reports += 1
         obj = self.building[-1] if self.building else None
         if obj is not None and code[0] in "EW":
             obj.partial = True
@@ -533,6 +564,8 @@ class Evaluator:
         if key in self._globals_busy:
             return Unknown(f"'{name}' is defined in terms of itself", span)
         self._globals_busy.add(key)
+        if self.recordings:
+            self.not_replayable()
         try:
             value = self._eval_binding(file, name, binding, span)
         finally:
@@ -675,6 +708,8 @@ class Evaluator:
         if name in cls._evaluating:
             return Unknown(f"class attribute {cls.name}.{name} refers to itself")
         cls._evaluating.add(name)
+        if self.recordings:
+            self.not_replayable()
         try:
             try:
                 if binding.kind == "def":
@@ -783,6 +818,10 @@ class Evaluator:
         """Call an analyzed function. ``scoped``: an ``__init__`` run by an instantiation, whose
         statements are budget scopes (so are those of a function called outside any such scope)."""
         self.depth += 1
+        if self.depth > self.depth_peak:
+            self.depth_peak = self.depth
+        if self.recordings and fn.closure is not None:
+            self.not_replayable()
         try:
             if self.depth > MAX_DEPTH:
                 target = self._recursion_target()
@@ -920,20 +959,64 @@ class Evaluator:
         if kind == "exception":
             return ExceptionValue(cls.name, str(args[0]) if args and is_plain(args[0]) else "")
         if kind in ("nn", "container", "module_base", "hf_model", "fallback_module"):
+            if REPLAY_CONSTRUCTIONS and type(cls) is ClassValue:
+                return self._construct_replayable(cls, args, kwargs, span)
             self.charge(MODULE_STEPS, span)
             obj = ModuleObj(cls, span)
-        elif kind in ("dict", "attrdict"):
+            self._init_module(cls, obj, args, kwargs, span)
+            return obj
+        if kind in ("dict", "attrdict"):
             obj = Instance(cls, storage={})
         elif kind in ("plain",):
             return self.intrinsics.construct_plain(self, base, args, kwargs, span)
         else:
             obj = Instance(cls)
-        is_module = isinstance(obj, ModuleObj)
-        if is_module:
-            self.building.append(obj)
+        owner, init = self.lookup_mro(cls, "__init__")
+        if isinstance(init, FunctionValue):
+            try:
+                self.call_function(init, args, kwargs, span, self_obj=obj, scoped=True)
+            except BudgetExceeded:
+                raise
+            except EvalRaise as e:
+                if self.try_depth:
+                    raise
+                self.warn(e.code, e.message, e.span or span)
+        else:
+            self.intrinsics.builtin_init(self, base, obj, args, kwargs, span)
+        return obj
+
+    def _construct_replayable(self, cls, args: list, kwargs: dict, span):
+        """A module class of the analyzed source: replayed when an identical construction was
+        recorded and still applies, else evaluated (and recorded). See analyzer/replay.py."""
+        key = replay.call_key(cls, args, kwargs)
+        if key is None:
+            self.charge(MODULE_STEPS, span)
+            obj = ModuleObj(cls, span)
+            self._init_module(cls, obj, args, kwargs, span)
+            return obj
+        record = self.constructions.get(key)
+        if record is not None:
+            obj = replay.replay(self, record, span, MAX_DEPTH, SCOPE_STEP_BUDGET, TOTAL_STEP_BUDGET)
+            if obj is not None:
+                return obj
+        rec = replay.start(self)
+        try:
+            self.charge(MODULE_STEPS, span)
+            obj = ModuleObj(cls, span)
+            self._init_module(cls, obj, args, kwargs, span)
+        finally:
+            excursion = replay.end(self, rec)
+        record = replay.finish(self, rec, excursion, obj, args, kwargs)
+        if record is not None:
+            self.constructions[key] = record
+        return obj
+
+    def _init_module(self, cls, obj, args, kwargs, span) -> None:
+        base = self.builtin_kind(cls)
+        self.building.append(obj)
         try:
             owner, init = self.lookup_mro(cls, "__init__")
-            if isinstance(init, Unknown) and is_module:
+            if isinstance(init, Unknown):
                 obj.partial = True  # its __init__ was refused or not found (reported once, where it is)
             if isinstance(init, FunctionValue):
                 try:
@@ -947,9 +1030,7 @@ class Evaluator:
             else:
                 self.intrinsics.builtin_init(self, base, obj, args, kwargs, span)
         finally:
-            if is_module:
-                self.building.pop()
-        return obj
+            self.building.pop()
 
     # ------------------------------------------------------------------ attributes
     def getattr(self, obj, name: str, span):
@@ -1184,6 +1265,8 @@ class Evaluator:
         frame.locals[node.name.value] = self.make_function(node, frame)
 
     def exec_classdef(self, node, frame):
+        if self.recordings:
+            self.not_replayable()  # a class made per call: copies must not share it
         raise EvalRaise("W104", "a class defined inside a function is not followed", self.span(node, frame))
 
     _compound = {

@@ -860,6 +860,7 @@ def construct_plain(ev, base, args, kwargs, span):
 
 # ---------------------------------------------------------------------------------- construction
 def builtin_init(ev, base, obj, args, kwargs, span):
+    ev.note_write(obj)
     kind = base.kind if base is not None else "object"
     if kind == "nn":
         nn_init(ev, base, obj, args, kwargs, span)
@@ -982,6 +983,7 @@ def nn_init(ev, base, obj, args, kwargs, span):
 
 
 def add_module(ev, obj: ModuleObj, name, value, span):
+    ev.note_write(obj)
     if not isinstance(name, str):
         raise _err("W105", f"module name is not a known string ({getattr(name, 'reason', type_name(name))})", span)
     if isinstance(value, Unknown):
@@ -1018,6 +1020,7 @@ def container_init(ev, name, obj, args, kwargs, span):
 
 
 def dict_update(ev, obj, name, items, span):
+    ev.note_write(obj)
     if isinstance(items, Instance) and items.storage is not None:
         items = items.storage
     pairs = list(items.items()) if isinstance(items, dict) else list(ev.iterate(items, span))
@@ -1099,6 +1102,7 @@ def hf_model_init(ev, obj, args, kwargs, span):
         else:
             _, sdpa = ev.lookup_mro(obj.cls, "_supports_sdpa")
             choice = "sdpa" if sdpa is True else "eager"
+        ev.note_write(config)
         config.attrs["_attn_implementation_internal"] = choice
         config.attrs["_attn_implementation_autoset"] = True
         ev.chosen_attn = ev.__dict__.get("chosen_attn") or choice
@@ -1140,6 +1144,7 @@ def module_method(ev, obj: ModuleObj, name: str, span):
                 raise _err("W104", f"buffer '{bname}' must be a tensor or None, got {type_name(tensor)}", s, "TypeError")
             if isinstance(tensor, Tensor) and tensor.shape is None:
                 ev.warn("W104", f"buffer '{bname}' shape unknown ({tensor.why_unknown or 'not derivable'})", s)
+            ev.note_write(obj)
             obj.attrs.pop(bname, None)
             obj.buffers[bname] = Tensor(tensor.shape, tensor.dtype, False, tensor.why_unknown) if tensor is not None else None
             if isinstance(persistent, Unknown) or not persistent:
@@ -1153,6 +1158,7 @@ def module_method(ev, obj: ModuleObj, name: str, span):
             if isinstance(p, Unknown):
                 ev.warn("W104", f"parameter '{pname}' has an unknown value ({p.reason})", s)
                 p = Tensor(None, "float32", True, p.reason)
+            ev.note_write(obj)
             obj.params[pname] = p
         return Intrinsic(name, register_parameter)
     if name in ("add_module", "register_module"):
@@ -1192,7 +1198,7 @@ def module_method(ev, obj: ModuleObj, name: str, span):
         if name == "update":
             return Intrinsic(name, lambda ev, a, k, s: dict_update(ev, obj, cont, a[0], s))
     if cont == "ParameterList" and name == "append":
-        return Intrinsic(name, lambda ev, a, k, s: obj.params.__setitem__(str(len(obj.params)), a[0]))
+        return Intrinsic(name, lambda ev, a, k, s: (ev.note_write(obj), obj.params.__setitem__(str(len(obj.params)), a[0]))[1])
     return None
 
 
@@ -1398,6 +1404,8 @@ def get_attribute(ev, obj, name, span):
                 return attr
 
             def pymethod(ev, args, kwargs, s, f=attr, n=name):
+                if n in _SEQ_MUTATORS:
+                    ev.note_write(obj)
                 for a in args:
                     if isinstance(a, Unknown) and isinstance(obj, str):
                         return Unknown(a.reason, a.span)
@@ -1420,6 +1428,12 @@ def get_attribute(ev, obj, name, span):
     raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
 
 
+_DICT_MUTATORS = frozenset({"pop", "popitem", "setdefault", "update", "clear", "__setitem__", "__delitem__"})
+_SEQ_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "add",
+                           "discard", "update", "difference_update", "intersection_update",
+                           "symmetric_difference_update", "__setitem__", "__delitem__", "__iadd__"})
+
+
 def dict_method(ev, store: dict, name: str, span, owner_obj=None):
     if name == "get":
         def get(ev, args, kwargs, s):
@@ -1430,6 +1444,8 @@ def dict_method(ev, store: dict, name: str, span, owner_obj=None):
         return Intrinsic("dict.get", get)
     if name in ("keys", "values", "items"):
         return Intrinsic(f"dict.{name}", lambda ev, a, k, s: list(getattr(store, name)()))
+    if name in _DICT_MUTATORS:
+        ev.note_write(owner_obj if owner_obj is not None else store)  # once bound: it is about to change
     if name == "pop":
         def pop(ev, args, kwargs, s):
             if args[0] in store:
@@ -1462,6 +1478,7 @@ def set_attribute(ev, obj, name, value, span):
     t = type(obj)
     if t is Unknown:
         return
+    ev.note_write(obj)
     if t is ModuleObj:
         tv = type(value)
         if tv in _PLAIN_TYPES and name not in obj.params and name not in obj.modules and name not in obj.buffers:
@@ -1513,6 +1530,7 @@ def set_attribute(ev, obj, name, value, span):
 
 
 def del_attribute(ev, obj, name, span):
+    ev.note_write(obj)
     if isinstance(obj, ModuleObj):
         for store in (obj.params, obj.buffers, obj.modules, obj.attrs):
             if name in store:
@@ -1584,6 +1602,7 @@ def get_item(ev, obj, key, span):
 
 
 def set_item(ev, obj, key, value, span):
+    ev.note_write(obj)
     if isinstance(obj, Unknown):
         return
     if isinstance(key, Unknown):
@@ -1613,6 +1632,7 @@ def set_item(ev, obj, key, value, span):
 
 
 def del_item(ev, obj, key, span):
+    ev.note_write(obj)
     if isinstance(obj, (list, dict)):
         try:
             del obj[key]
