@@ -112,16 +112,19 @@ class LazySpan:
     """A span resolved only when shown: most spans the evaluator makes are never printed.
     ``stmt`` is the statement being executed when it was made (positions are found from it)."""
 
-    __slots__ = ("snippet", "node", "stmt")
+    __slots__ = ("snippet", "node", "stmt", "_resolved")
 
     def __init__(self, snippet, node, stmt=None):
         self.snippet = snippet
         self.node = node
         self.stmt = stmt
+        self._resolved = None
 
     def resolve(self) -> SourceSpan:
-        line, col = position(self.snippet, self.node, self.stmt)
-        return SourceSpan(self.snippet.file.display, line, col)
+        if self._resolved is None:  # replayed constructions share their spans: resolved once
+            line, col = position(self.snippet, self.node, self.stmt)
+            self._resolved = SourceSpan(self.snippet.file.display, line, col)
+        return self._resolved
 
     def __str__(self) -> str:
         return str(self.resolve())

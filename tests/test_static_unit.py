@@ -187,3 +187,18 @@ def test_source_spans_point_at_the_creating_call(pkg):
     expected = {"x": 10, "seq": 13, "seq.0": 14, "seq.1": 15, "many": 17, "many.0": 17, "many.1": 17, "y": 20}
     assert {m.name: int(m.source.split(":")[1]) for m in tree.modules if m.name} == expected
     assert all(m.source.startswith("m.py:") for m in tree.modules if m.name)
+
+
+def test_stage_lookup_equals_the_longest_prefix_rule():
+    from analyzer.rules import StageRules
+    from analyzer.tagging import _stage_lookup
+
+    prefixes = [("a.b.c", "deep"), ("a.b", "mid"), ("a", "top"), ("", "root"), ("x.y", "xy"), ("a.bb", "other")]
+    prefixes.sort(key=lambda ps: (-len(ps[0]), ps[0]))
+    rules = StageRules("none", tuple(prefixes))
+    names = ["", "a", "a.b", "a.bc", "a.b.c", "a.b.c.d", "a.b.cd", "a.bb", "a.bb.c", "x", "x.y", "x.y.z", "xy",
+             "y", "a.x.b.c", "b.a"]
+    lookup = _stage_lookup(rules)
+    assert [lookup(n) for n in names] == [rules.stage_of(n) for n in names]
+    assert [lookup(n) for n in names] == ["root", "top", "mid", "top", "deep", "deep", "mid", "other", "other",
+                                          "none", "xy", "xy", "none", "none", "top", "none"]
