@@ -80,7 +80,7 @@ def analyze(
         config_path = None  # no config.json at all (a symlink or special file is checked by load_config)
     config_dict, config_shown = inputs.load_config(config_path, overrides)
     spec = inputs.parse_root(root) if root else inputs.root_from_config(config_dict, config_shown, src)
-    stage_rules = load_stages(stages) if stages else default_stages()
+    result_cache.use_parsed_files(use_cache)
 
     key = None
     if use_cache:
@@ -103,6 +103,7 @@ def analyze(
     try:
         from analyzer.pipeline import run
 
+        stage_rules = load_stages(stages) if stages else default_stages()
         tree, diagnostics, files, root_obj = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
                                                  attn_implementation, site_packages, facts_cache=use_cache)
     finally:

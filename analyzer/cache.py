@@ -144,11 +144,53 @@ def _write(path: Path, data: bytes) -> None:
         pass
 
 
+# ---------------------------------------------------------------------------------- parsed rules files
+# A rules file's parsed YAML, stored as JSON under the sha256 of its bytes (only when JSON gives
+# back exactly the same data). On for analyses that use the cache (``analyze(use_cache=True)``).
+_parsed_files = False
+
+
+def use_parsed_files(enabled: bool) -> None:
+    global _parsed_files
+    _parsed_files = bool(enabled)
+
+
+def parsed_files_enabled() -> bool:
+    return _parsed_files
+
+
+def _parsed_path(sha: str) -> Path:
+    return cache_dir() / "parsed" / f"{FACTS_FORMAT}-{sha}.json"
+
+
+def load_parsed(sha: str) -> tuple | None:
+    """(data,) stored for file content ``sha``, or None when absent or corrupted."""
+    try:
+        raw = _parsed_path(sha).read_bytes()
+        head, sep, body = raw.partition(b"\n")
+        header = json.loads(head)
+        if not sep or not isinstance(header, dict) or header.get("sha") != sha or header.get("checksum") != _sha(body):
+            return None
+        return (json.loads(body),)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def store_parsed(sha: str, data) -> None:
+    try:
+        body = json.dumps(data, separators=(",", ":"), sort_keys=False).encode()
+        if json.loads(body) != data:
+            return  # JSON would change it (integer keys, say): not cached
+    except (TypeError, ValueError):
+        return
+    _write(_parsed_path(sha), json.dumps({"sha": sha, "checksum": _sha(body)}).encode() + b"\n" + body)
+
+
 def clear() -> int:
     """Delete every entry, results and per-file facts; returns how many were removed."""
     n = 0
     directory = cache_dir()
-    for pattern in ("*.json", "facts/*.json"):
+    for pattern in ("*.json", "facts/*.json", "parsed/*.json"):
         for p in directory.glob(pattern) if directory.is_dir() else ():
             try:
                 p.unlink()

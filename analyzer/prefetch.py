@@ -50,6 +50,13 @@ def finish(pid: int | None) -> None:
 def _index_folder(src_dir: Path, search_paths, site_packages: bool) -> None:
     from analyzer.externals import load_externals
     from analyzer.index import SourceIndex, resolve_relative
+    from analyzer.rules import default_leaves, default_stages
+    from analyzer.torch_rules import load_torch_rules
+
+    # the rules files first (the parent needs them soonest): parsed into the cache as JSON
+    load_torch_rules()
+    default_stages()
+    default_leaves()
 
     index = SourceIndex(src_dir, [Path(p) for p in search_paths], site_packages, facts_cache=True)
     externals = load_externals()

@@ -4,11 +4,10 @@ A bad rule file raises ``AnalyzerError`` (E005) naming the file and the key.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-import yaml
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 
@@ -20,16 +19,34 @@ def _bad(path: Path, message: str) -> AnalyzerError:
 
 
 def load_yaml(path: Path):
+    """The parsed YAML file. When the parsed-file cache is on (analyzer/cache.py), a file read
+    before is taken from there, by the sha256 of its bytes, without importing PyYAML."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise _bad(Path(path), f"cannot read rules file: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad(Path(path), f"rules file is not valid UTF-8 (byte {exc.start})") from None
+    from analyzer import cache
+
+    sha = hashlib.sha256(raw).hexdigest() if cache.parsed_files_enabled() else None
+    if sha is not None:
+        hit = cache.load_parsed(sha)
+        if hit is not None:
+            return hit[0]
+    import yaml  # only here: a warm run needs no YAML parser
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         span = SourceSpan(str(path), mark.line + 1, mark.column) if mark else SourceSpan(str(path))
         raise AnalyzerError(Diagnostic("E005", f"invalid YAML: {getattr(exc, 'problem', exc)}", span)) from None
+    if sha is not None:
+        cache.store_parsed(sha, data)
+    return data
 
 
 @dataclass(frozen=True)

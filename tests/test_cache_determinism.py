@@ -66,9 +66,10 @@ def test_cache_clear_and_no_cache(tmp_path, monkeypatch, capsys):
     assert len(list((tmp_path / "c").glob("*.json"))) == 1
     n_facts = len(list((tmp_path / "c" / "facts").glob("*.json")))
     assert n_facts >= 3  # the sample's modeling, configuration and encoder files, and what they import
+    n_all = len(list((tmp_path / "c").rglob("*.json")))  # with parsed rules files (parsed/)
     capsys.readouterr()
     assert main(["cache", "clear"]) == 0
-    assert f"removed {1 + n_facts} cache entries" in capsys.readouterr().out
+    assert f"removed {n_all} cache entries" in capsys.readouterr().out
     assert not list((tmp_path / "c").rglob("*.json"))
     assert cache.load("0" * 64) is None
 
@@ -160,3 +161,25 @@ def test_prefetch_child_indexes_the_folder_for_the_parent(tmp_path, monkeypatch)
     result = analyze(SAMPLE, use_cache=True)
     assert not {p.name for p in local} & set(indexed)  # the parent found every local file's index
     assert json.dumps(result.tree.to_json([])) == json.dumps(analyze(SAMPLE).tree.to_json([]))
+
+
+def test_parsed_rules_files_are_cached_checked_and_exact(tmp_path, monkeypatch):
+    from analyzer.rules import load_yaml
+
+    monkeypatch.setenv("MODELTREE_CACHE_DIR", str(tmp_path / "c"))
+    good = tmp_path / "good.yaml"
+    good.write_text("a: [1, 2.5, true]\nb: {c: null}\n")
+    int_keys = tmp_path / "int_keys.yaml"
+    int_keys.write_text("1: one\n")
+    cache.use_parsed_files(True)
+    try:
+        assert load_yaml(good) == {"a": [1, 2.5, True], "b": {"c": None}}
+        (entry,) = (tmp_path / "c" / "parsed").glob("*.json")
+        assert load_yaml(good) == {"a": [1, 2.5, True], "b": {"c": None}}  # from the entry
+        assert load_yaml(int_keys) == {1: "one"}  # JSON would make the key a string: not cached
+        assert len(list((tmp_path / "c" / "parsed").glob("*.json"))) == 1
+        entry.write_bytes(entry.read_bytes().replace(b"2.5", b"3.5"))  # corrupted: checksum mismatch
+        assert load_yaml(good) == {"a": [1, 2.5, True], "b": {"c": None}}
+        assert b"2.5" in entry.read_bytes()  # and rewritten
+    finally:
+        cache.use_parsed_files(False)
