@@ -33,6 +33,10 @@ machine's load):
   statement is skipped (one W107 is reported, every module it hits is marked partial), so the
   analysis still ends, with a tree.
 
+Replay (analyzer/replay.py): a module construction identical to one recorded earlier, with nothing
+changed since, is not evaluated again but copied, charged the recorded steps; it ends exactly as
+its evaluation would, or it is evaluated.
+
 Recursion: analyzed calls nest at most ``MAX_DEPTH`` deep. A class that builds itself (directly or
 through others) is abandoned at its *outermost* instance: that statement is skipped with a W107,
 and the outer instance keeps everything else. Other runaway recursion (mutually recursive
