@@ -569,6 +569,7 @@ def binop(ev, op, left, right, span, inplace=False):
         if len(left) + len(right) > MAX_SEQ:
             return Unknown("list too large to evaluate", span)
         _charge_sizes(ev, (right,), span)
+        ev.note_write(left)  # in place, as Python's list +=
         left.extend(right)
         return left
     if isinstance(left, Instance) and left.storage is not None and op is cst.BitOr and isinstance(right, dict):

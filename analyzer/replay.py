@@ -14,7 +14,8 @@ depend on may have changed. Sound by these rules, else the construction is simpl
   first time (which would create objects shared with later code);
 * every attribute value in the subtree is an immutable value, a class, function or module
   reference, a tensor, or an object (copied if the construction created it, shared if not);
-* the replay fits the step budgets and the call depth limit just as the evaluation did.
+* the replay fits the step budgets and the call depth limit just as the evaluation did, and no
+  loop has been found to run out of budget since (evaluation would refuse such a loop at once).
 
 Copies are made from the recorded subtree itself: it cannot have changed while the write count is
 unchanged. Spans are shared; the copied root gets the new call's span.
@@ -63,9 +64,10 @@ class Record:
     """A finished construction: its live result is copied on replay. It is valid while the write
     count is unchanged, so the recorded subtree itself is unchanged too (any change is a write)."""
 
-    __slots__ = ("obj", "first_uid", "steps", "scope_steps", "depth_excursion", "writes", "args", "dead")
+    __slots__ = ("obj", "first_uid", "steps", "scope_steps", "depth_excursion", "writes", "runaway", "args", "dead")
 
-    def __init__(self, obj, first_uid, steps, scope_steps, depth_excursion, writes, args):
+    def __init__(self, obj, first_uid, steps, scope_steps, depth_excursion, writes, runaway, args):
+        self.runaway = runaway  # loops known to run out of budget: one more changes how evaluation ends
         self.obj = obj
         self.first_uid = first_uid
         self.steps = steps
@@ -181,12 +183,13 @@ def finish(ev, rec: Recording, excursion: int, obj, args, kwargs) -> Record | No
     if not rec.pure or ev.reports != rec.reports:
         return None
     return Record(obj, rec.first_uid, ev.steps - rec.steps, ev.scope_steps - rec.scope_steps,
-                  excursion, ev.writes, (obj.cls, list(args), dict(kwargs)))
+                  excursion, ev.writes, len(ev._runaway_loops), (obj.cls, list(args), dict(kwargs)))
 
 
 def replay(ev, record: Record, span, max_depth: int, scope_budget: int, total_budget: int):
     """A copy of the recorded subtree, the steps charged, or None when the record does not apply."""
-    if (record.dead or ev.writes != record.writes or ev.depth + record.depth_excursion > max_depth
+    if (record.dead or ev.writes != record.writes or len(ev._runaway_loops) != record.runaway
+            or ev.depth + record.depth_excursion > max_depth
             or ev.steps + record.steps > total_budget or ev.scope_steps + record.scope_steps > scope_budget):
         return None
     try:

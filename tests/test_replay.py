@@ -144,6 +144,28 @@ class Net(nn.Module):
         super().__init__()
         self.items = nn.ModuleList([UsesShared(0), UsesShared(1), UsesShared(1), UsesShared(1)])
 """,
+    # a list grown in place (list +=) between constructions that read it
+    "list_grown_in_place_between": """
+SIZES = [3]
+
+
+class Sized(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(SIZES[-1], 2)
+
+
+def grow(sizes):
+    sizes += [7]
+    return None
+
+
+class Net(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        items = [Sized(), Sized(), grow(SIZES), Sized()]
+        self.layers = nn.ModuleList([m for m in items if m is not None])
+""",
     # a built module is changed afterwards: later copies must not carry the change
     "recorded_module_changed_after": """
 class Net(nn.Module):
@@ -206,6 +228,33 @@ class Net(nn.Module):
         self.odds = nn.ModuleList([Odd(cfg) for _ in range(3)])
 """,
 }
+
+# a loop that ran out of budget once is refused at once afterwards, also in a construction that
+# was recorded before (its replay would hide the refusal)
+RUNAWAY = """
+def spin(n):
+    i = 0
+    while i < n:
+        i += 1
+    return None
+
+
+class Looper(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        spin(n)
+        self.lin = nn.Linear(2, 2)
+
+
+class Net(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        a = Looper(1)
+        b = Looper(1)
+        spin(10 ** 9)
+        c = Looper(1)
+        self.items = nn.ModuleList([a, b, c])
+"""
 
 CONFIG = {"width": 8, "n": 4}
 
@@ -281,3 +330,12 @@ def test_module_copy_sets_every_field():
     original = ModuleObj(cls=None)
     copy = replay._copy_module(original, 0, {})
     assert all(hasattr(copy, name) for name in fields) and copy.uid != original.uid
+
+
+def test_replay_after_a_loop_ran_out_of_budget(pkg, monkeypatch):
+    monkeypatch.setattr(evaluator, "SCOPE_STEP_BUDGET", 2_000)
+    src = pkg({"m.py": HEADER + RUNAWAY}, CONFIG)
+    off, off_json = _run(src, False, monkeypatch)
+    on, on_json = _run(src, True, monkeypatch)
+    assert on_json == off_json
+    assert [m.name for m in on.tree.modules if m.partial] == ["", "items.2"]  # the spin, and c
