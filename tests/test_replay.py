@@ -339,3 +339,33 @@ def test_replay_after_a_loop_ran_out_of_budget(pkg, monkeypatch):
     on, on_json = _run(src, True, monkeypatch)
     assert on_json == off_json
     assert [m.name for m in on.tree.modules if m.partial] == ["", "items.2"]  # the spin, and c
+
+
+def test_replay_changes_nothing_on_mutated_fixtures(tmp_path, monkeypatch):
+    """The fuzzer's mutated fixtures (broken sources, odd configs, runaway statements): every one
+    gives the same bytes, diagnostics included, with replay on and off."""
+    import shutil
+
+    from test_fuzz import FIXTURES, FUZZ_SCOPE_BUDGET, _input
+
+    from analyzer.diagnostics import AnalyzerError
+
+    monkeypatch.setattr(evaluator, "SCOPE_STEP_BUDGET", FUZZ_SCOPE_BUDGET)
+    compared = 0
+    for index in range(0, 1200, 4):  # 300 inputs, spread over the fuzzer's sequence
+        target, fname, data, _ = _input(index)
+        work = tmp_path / f"in{index}"
+        shutil.copytree(FIXTURES / target[0], work)
+        (work / fname).write_bytes(data)
+        outputs = []
+        for on in (False, True):
+            monkeypatch.setattr(evaluator, "REPLAY_CONSTRUCTIONS", on)
+            try:
+                result = analyze(work, root=target[1])
+                outputs.append(json.dumps(result.tree.to_json(result.diagnostics), sort_keys=True))
+            except AnalyzerError as exc:
+                outputs.append(exc.diagnostic.format())
+        assert outputs[0] == outputs[1], f"input {index} ({target[0]}/{fname})"
+        compared += 1
+        shutil.rmtree(work)
+    assert compared == 300
