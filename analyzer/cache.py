@@ -103,50 +103,46 @@ def store(key: str, files: list[tuple[str, str]], result: dict) -> None:
 
 # ---------------------------------------------------------------------------------- per-file facts
 # What the index learned from one source file (its bindings and classes, see
-# analyzer.index.ModuleFacts), stored under the sha256 of the file's bytes: a file read again
-# unchanged, by any analysis of any model (transformers' files are shared by many), is not parsed
-# for its index again. Same layout as a result entry: a header line {"sha", "checksum"} + JSON.
-FACTS_FORMAT = 1
+# analyzer.index.ModuleFacts), and a rules file's parsed YAML, each stored under the sha256 of the
+# file's bytes: a file read again unchanged, by any analysis of any model (transformers' files are
+# shared by many), is not indexed or parsed again. Same layout as a result entry: a header line
+# {"sha", "checksum"}, then the JSON.
+CONTENT_FORMAT = 1
 
 
-def _facts_path(sha: str) -> Path:
-    return cache_dir() / "facts" / f"{FACTS_FORMAT}-{sha}.json"
+def _content_path(kind: str, sha: str) -> Path:
+    return cache_dir() / kind / f"{CONTENT_FORMAT}-{sha}.json"
 
 
-def load_facts(sha: str) -> dict | None:
-    """The facts stored for file content ``sha``, or None when absent or corrupted."""
+def _load_content(kind: str, sha: str) -> tuple | None:
+    """(data,) stored under ``kind`` for file content ``sha``, or None when absent or corrupted."""
     try:
-        raw = _facts_path(sha).read_bytes()
+        raw = _content_path(kind, sha).read_bytes()
         head, sep, body = raw.partition(b"\n")
         header = json.loads(head)
         if not sep or not isinstance(header, dict) or header.get("sha") != sha or header.get("checksum") != _sha(body):
             return None
-        data = json.loads(body)
+        return (json.loads(body),)
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    return data if isinstance(data, dict) else None
+
+
+def _store_content(kind: str, sha: str, body: bytes) -> None:
+    _write(_content_path(kind, sha), json.dumps({"sha": sha, "checksum": _sha(body)}).encode() + b"\n" + body)
+
+
+def load_facts(sha: str) -> dict | None:
+    """The index stored for source file content ``sha``, or None when absent or corrupted."""
+    hit = _load_content("facts", sha)
+    return hit[0] if hit is not None and isinstance(hit[0], dict) else None
 
 
 def store_facts(sha: str, data: dict) -> None:
-    body = json.dumps(data, separators=(",", ":")).encode()
-    _write(_facts_path(sha), json.dumps({"sha": sha, "checksum": _sha(body)}).encode() + b"\n" + body)
+    _store_content("facts", sha, json.dumps(data, separators=(",", ":")).encode())
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Atomically (a temporary file renamed); a read-only or full cache directory only costs speed."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-# ---------------------------------------------------------------------------------- parsed rules files
-# A rules file's parsed YAML, stored as JSON under the sha256 of its bytes (only when JSON gives
-# back exactly the same data). On for analyses that use the cache (``analyze(use_cache=True)``).
+# Parsed rules files are cached for analyses that use the cache (``analyze(use_cache=True)``), and
+# only when JSON gives back exactly the data PyYAML made.
 _parsed_files = False
 
 
@@ -159,31 +155,31 @@ def parsed_files_enabled() -> bool:
     return _parsed_files
 
 
-def _parsed_path(sha: str) -> Path:
-    return cache_dir() / "parsed" / f"{FACTS_FORMAT}-{sha}.json"
-
-
 def load_parsed(sha: str) -> tuple | None:
-    """(data,) stored for file content ``sha``, or None when absent or corrupted."""
-    try:
-        raw = _parsed_path(sha).read_bytes()
-        head, sep, body = raw.partition(b"\n")
-        header = json.loads(head)
-        if not sep or not isinstance(header, dict) or header.get("sha") != sha or header.get("checksum") != _sha(body):
-            return None
-        return (json.loads(body),)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
+    """(data,) stored for rules file content ``sha``, or None when absent or corrupted."""
+    return _load_content("parsed", sha)
 
 
 def store_parsed(sha: str, data) -> None:
     try:
-        body = json.dumps(data, separators=(",", ":"), sort_keys=False).encode()
+        body = json.dumps(data, separators=(",", ":")).encode()
         if json.loads(body) != data:
             return  # JSON would change it (integer keys, say): not cached
     except (TypeError, ValueError):
         return
-    _write(_parsed_path(sha), json.dumps({"sha": sha, "checksum": _sha(body)}).encode() + b"\n" + body)
+    _store_content("parsed", sha, body)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Atomically (a temporary file renamed); a read-only or full cache directory only costs speed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def clear() -> int:

@@ -965,17 +965,53 @@ class Evaluator:
         if kind in ("nn", "container", "module_base", "hf_model", "fallback_module"):
             if REPLAY_CONSTRUCTIONS and type(cls) is ClassValue:
                 return self._construct_replayable(cls, args, kwargs, span)
-            self.charge(MODULE_STEPS, span)
-            obj = ModuleObj(cls, span)
-            self._init_module(cls, obj, args, kwargs, span)
-            return obj
+            return self._new_module(cls, args, kwargs, span)
         if kind in ("dict", "attrdict"):
             obj = Instance(cls, storage={})
         elif kind in ("plain",):
             return self.intrinsics.construct_plain(self, base, args, kwargs, span)
         else:
             obj = Instance(cls)
+        self._run_init(cls, base, obj, args, kwargs, span)
+        return obj
+
+    def _construct_replayable(self, cls, args: list, kwargs: dict, span):
+        """A module class of the analyzed source: replayed when an identical construction was
+        recorded and still applies, else evaluated (and recorded). See analyzer/replay.py."""
+        key = replay.call_key(cls, args, kwargs)
+        if key is None:
+            return self._new_module(cls, args, kwargs, span)
+        record = self.constructions.get(key)
+        if record is not None:
+            obj = replay.replay(self, record, span, MAX_DEPTH, SCOPE_STEP_BUDGET, TOTAL_STEP_BUDGET)
+            if obj is not None:
+                return obj
+        rec = replay.start(self)
+        try:
+            obj = self._new_module(cls, args, kwargs, span)
+        finally:
+            excursion = replay.end(self, rec)
+        record = replay.finish(self, rec, excursion, obj, args, kwargs)
+        if record is not None:
+            self.constructions[key] = record
+        return obj
+
+    def _new_module(self, cls, args, kwargs, span) -> ModuleObj:
+        """A module object of ``cls``, its ``__init__`` run (errors reported, the module partial)."""
+        self.charge(MODULE_STEPS, span)
+        obj = ModuleObj(cls, span)
+        self.building.append(obj)
+        try:
+            self._run_init(cls, self.builtin_kind(cls), obj, args, kwargs, span)
+        finally:
+            self.building.pop()
+        return obj
+
+    def _run_init(self, cls, base, obj, args, kwargs, span) -> None:
+        """Run the ``__init__`` of ``cls`` on ``obj``: analyzed source, else the modeled builtin's."""
         owner, init = self.lookup_mro(cls, "__init__")
+        if isinstance(init, Unknown) and isinstance(obj, ModuleObj):
+            obj.partial = True  # its __init__ was refused or not found (reported once, where it is)
         if isinstance(init, FunctionValue):
             try:
                 self.call_function(init, args, kwargs, span, self_obj=obj, scoped=True)
@@ -987,54 +1023,6 @@ class Evaluator:
                 self.warn(e.code, e.message, e.span or span)
         else:
             self.intrinsics.builtin_init(self, base, obj, args, kwargs, span)
-        return obj
-
-    def _construct_replayable(self, cls, args: list, kwargs: dict, span):
-        """A module class of the analyzed source: replayed when an identical construction was
-        recorded and still applies, else evaluated (and recorded). See analyzer/replay.py."""
-        key = replay.call_key(cls, args, kwargs)
-        if key is None:
-            self.charge(MODULE_STEPS, span)
-            obj = ModuleObj(cls, span)
-            self._init_module(cls, obj, args, kwargs, span)
-            return obj
-        record = self.constructions.get(key)
-        if record is not None:
-            obj = replay.replay(self, record, span, MAX_DEPTH, SCOPE_STEP_BUDGET, TOTAL_STEP_BUDGET)
-            if obj is not None:
-                return obj
-        rec = replay.start(self)
-        try:
-            self.charge(MODULE_STEPS, span)
-            obj = ModuleObj(cls, span)
-            self._init_module(cls, obj, args, kwargs, span)
-        finally:
-            excursion = replay.end(self, rec)
-        record = replay.finish(self, rec, excursion, obj, args, kwargs)
-        if record is not None:
-            self.constructions[key] = record
-        return obj
-
-    def _init_module(self, cls, obj, args, kwargs, span) -> None:
-        base = self.builtin_kind(cls)
-        self.building.append(obj)
-        try:
-            owner, init = self.lookup_mro(cls, "__init__")
-            if isinstance(init, Unknown):
-                obj.partial = True  # its __init__ was refused or not found (reported once, where it is)
-            if isinstance(init, FunctionValue):
-                try:
-                    self.call_function(init, args, kwargs, span, self_obj=obj, scoped=True)
-                except BudgetExceeded:
-                    raise
-                except EvalRaise as e:
-                    if self.try_depth:
-                        raise
-                    self.warn(e.code, e.message, e.span or span)
-            else:
-                self.intrinsics.builtin_init(self, base, obj, args, kwargs, span)
-        finally:
-            self.building.pop()
 
     # ------------------------------------------------------------------ attributes
     def getattr(self, obj, name: str, span):

@@ -34,7 +34,9 @@ from analyzer.values import (
     Tensor,
     Unknown,
     _uid,
+    exact_key,
 )
+from analyzer.values import call_key as values_call_key
 
 _SCALARS = (int, float, str, bool, type(None))
 _SHARED = (ClassValue, BuiltinClass, DType, ExternalModule, SourceModule, Unknown)
@@ -78,34 +80,23 @@ class Record:
         self.dead = False  # its subtree holds a value that is not copied
 
 
+_IDENTITY = (ClassValue, BuiltinClass, FunctionValue, Instance, ModuleObj, DType, ExternalModule, SourceModule)
+
+
 def _arg_key(v):
-    t = type(v)
-    if t in _SCALARS:
-        return (t, v)
-    if t is tuple:
-        items = tuple(_arg_key(x) for x in v)
-        return None if None in items else (t, items)
-    if t is FunctionValue and v.closure is not None:
-        return None
-    if t in (ClassValue, BuiltinClass, FunctionValue, Instance, ModuleObj, DType, ExternalModule, SourceModule):
+    """Plain immutable values by type and value; classes, functions, modules and objects by
+    identity (a change of an object is a write, which ends every record)."""
+    k = exact_key(v, mutable=False)
+    if k is not None:
+        return k
+    if type(v) in _IDENTITY and not (type(v) is FunctionValue and v.closure is not None):
         return ("id", id(v))
     return None
 
 
 def call_key(cls, args, kwargs):
     """A hashable key of a construction's class and arguments, or None when they do not qualify."""
-    parts = [id(cls)]
-    for v in args:
-        k = _arg_key(v)
-        if k is None:
-            return None
-        parts.append(k)
-    for name in sorted(kwargs):
-        k = _arg_key(kwargs[name])
-        if k is None:
-            return None
-        parts.append((name, k))
-    return tuple(parts)
+    return values_call_key(id(cls), args, kwargs, _arg_key)
 
 
 _MODULE_FIELDS = ("cls", "span", "modules", "params", "buffers", "non_persistent", "attrs", "partial", "uid")
@@ -117,12 +108,12 @@ def _copy(v, first_uid: int, memo: dict):
     t = type(v)
     if t in _SCALARS or isinstance(v, _SHARED):
         return v
-    if t is ModuleObj:
+    if t is ModuleObj or t is Instance:
         if v.uid < first_uid:
-            return v
+            return v  # made before the construction: shared, as evaluation would share it
         c = memo.get(id(v))
         if c is None:
-            c = memo[id(v)] = _copy_module(v, first_uid, memo)
+            c = _copy_module(v, first_uid, memo) if t is ModuleObj else _copy_instance(v, first_uid, memo)
         return c
     if t is Tensor:
         c = memo.get(id(v))
@@ -135,16 +126,6 @@ def _copy(v, first_uid: int, memo: dict):
         if v.closure is not None:
             raise TypeError("closure")
         return v
-    if t is Instance:
-        if v.uid < first_uid:
-            return v
-        c = memo.get(id(v))
-        if c is None:
-            c = memo[id(v)] = Instance(v.cls, None if v.storage is None else {})
-            c.attrs = _copy_values(v.attrs, first_uid, memo)
-            if v.storage is not None:
-                c.storage.update(_copy_values(v.storage, first_uid, memo))
-        return c
     raise TypeError(t.__name__)
 
 
@@ -153,6 +134,14 @@ def _copy_values(d: dict, first_uid: int, memo: dict) -> dict:
     for k, a in d.items():
         out[k] = a if type(a) in _SCALARS else _copy(a, first_uid, memo)
     return out
+
+
+def _copy_instance(v: Instance, first_uid: int, memo: dict) -> Instance:
+    c = memo[id(v)] = Instance(v.cls, None if v.storage is None else {})
+    c.attrs = _copy_values(v.attrs, first_uid, memo)
+    if v.storage is not None:
+        c.storage.update(_copy_values(v.storage, first_uid, memo))
+    return c
 
 
 def _copy_module(v: ModuleObj, first_uid: int, memo: dict) -> ModuleObj:

@@ -16,6 +16,39 @@ _uid = itertools.count()
 
 MISSING = object()  # "no such member / name": distinct from every value, None included
 
+_EXACT_SCALARS = (int, float, str, bool, type(None))
+
+
+def exact_key(v, mutable: bool = True):
+    """A hashable key equal only for plain values of the same types and contents (1, 1.0 and True
+    differ), or None when ``v`` is not plain data. ``mutable``: lists and the empty dict qualify."""
+    t = type(v)
+    if t in _EXACT_SCALARS:
+        return (t, v)
+    if t is tuple or (mutable and t is list):
+        items = tuple(exact_key(x, mutable) for x in v)
+        return None if None in items else (t, items)
+    if mutable and t is dict and not v:
+        return (dict,)
+    return None
+
+
+def call_key(head, args, kwargs, arg_key=exact_key):
+    """A hashable key of a call: ``head`` and ``arg_key`` of each argument (keywords sorted), or
+    None when an argument has no key."""
+    parts = [head]
+    for v in args:
+        k = arg_key(v)
+        if k is None:
+            return None
+        parts.append(k)
+    for name in sorted(kwargs):
+        k = arg_key(kwargs[name])
+        if k is None:
+            return None
+        parts.append((name, k))
+    return tuple(parts)
+
 
 class Unknown:
     """A value the evaluator could not determine. ``maybe_module`` marks results of calls and
