@@ -879,35 +879,32 @@ class Evaluator:
             )
         positional, star_name, kwonly, star_kwarg, _ = sig
         loc = frame.locals
-        defaults_frame = None
         kwargs = dict(kwargs) if kwargs else {}
+        defaults_frame = []  # made once, when a default is first needed
+
+        def keyword_or_default(pname, p, what):
+            if pname in kwargs:
+                return kwargs.pop(pname)
+            if p.default is None:
+                raise EvalRaise("W104", f"{fn.name}() missing {what} '{pname}'", span, "TypeError")
+            if not defaults_frame:
+                defaults_frame.append(Frame(fn.file, fn.snippet, None, fn.closure))
+            return self.default_value(p, defaults_frame[0])
+
         n_args = len(args)
         for i, (pname, p) in enumerate(positional):
             if i < n_args:
                 loc[pname] = args[i]
                 if pname in kwargs:
                     raise EvalRaise("W104", f"{fn.name}() got multiple values for argument '{pname}'", span, "TypeError")
-            elif pname in kwargs:
-                loc[pname] = kwargs.pop(pname)
-            elif p.default is not None:
-                if defaults_frame is None:
-                    defaults_frame = Frame(fn.file, fn.snippet, None, fn.closure)
-                loc[pname] = self.default_value(p, defaults_frame)
             else:
-                raise EvalRaise("W104", f"{fn.name}() missing required argument '{pname}'", span, "TypeError")
+                loc[pname] = keyword_or_default(pname, p, "required argument")
         if star_name is not None:
             loc[star_name] = tuple(args[len(positional):])
         elif n_args > len(positional):
             raise EvalRaise("W104", f"{fn.name}() takes {len(positional)} positional arguments but {len(args)} were given", span, "TypeError")
         for pname, p in kwonly:
-            if pname in kwargs:
-                loc[pname] = kwargs.pop(pname)
-            elif p.default is not None:
-                if defaults_frame is None:
-                    defaults_frame = Frame(fn.file, fn.snippet, None, fn.closure)
-                loc[pname] = self.default_value(p, defaults_frame)
-            else:
-                raise EvalRaise("W104", f"{fn.name}() missing keyword-only argument '{pname}'", span, "TypeError")
+            loc[pname] = keyword_or_default(pname, p, "keyword-only argument")
         if star_kwarg is not None:
             loc[star_kwarg] = kwargs
         elif kwargs:
