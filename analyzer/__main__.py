@@ -5,6 +5,6 @@ import sys
 # collector would only rescan them (about 5% of a cold `tree`). Library callers keep it on.
 gc.disable()
 
-from analyzer.cli import main  # noqa: E402
+from analyzer.cli.main import main  # noqa: E402
 
 sys.exit(main())

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer import cache as result_cache
-from analyzer import inputs
+from analyzer.source import inputs
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 from analyzer.rules import RULES_DIR, default_stages, load_stages
-from analyzer.tree import ModuleTree, from_rows
+from analyzer.tree.model import ModuleTree, from_rows
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 
@@ -113,3 +113,12 @@ def analyze(
     if key is not None:
         result_cache.store(key, files, analysis.to_cache())
     return analysis
+
+
+def analyze_with_attrs(src, **kwargs):
+    """``analyze(src, **kwargs)`` plus the AttrSource of its modules: (Analysis, AttrSource).
+    Never answered from the result cache: a cached tree carries no evaluated objects."""
+    from analyzer.costs.module_attrs import static_attrs
+
+    result = analyze(src, **{**kwargs, "use_cache": False})
+    return result, (static_attrs(result.root_obj) if result.root_obj is not None else None)

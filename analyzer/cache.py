@@ -103,7 +103,7 @@ def store(key: str, files: list[tuple[str, str]], result: dict) -> None:
 
 # ---------------------------------------------------------------------------------- per-file facts
 # What the index learned from one source file (its bindings and classes, see
-# analyzer.index.ModuleFacts), and a rules file's parsed YAML, each stored under the sha256 of the
+# analyzer.source.index.ModuleFacts), and a rules file's parsed YAML, each stored under the sha256 of the
 # file's bytes: a file read again unchanged, by any analysis of any model (transformers' files are
 # shared by many), is not indexed or parsed again. Same layout as a result entry: a header line
 # {"sha", "checksum"}, then the JSON.

@@ -8,18 +8,19 @@ import gc
 import sys
 from pathlib import Path
 
-from analyzer import inputs
-from analyzer.build import build_tree
+from analyzer.source import inputs
+from analyzer.tree.build import build_tree
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
-from analyzer.evaluator import EvalRaise, Evaluator
-from analyzer.externals import load_externals
+from analyzer.evaluate.core import EvalRaise
+from analyzer.evaluate.evaluator import Evaluator
+from analyzer.evaluate.externals import load_externals
 from analyzer.rules import default_leaves
-from analyzer.index import SourceIndex
-from analyzer.sources import resolve_span
-from analyzer.stack import run_deep
-from analyzer.tagging import tag
-from analyzer.torch_rules import load_torch_rules
-from analyzer.values import BuiltinClass, ClassValue, FunctionValue, Instance, ModuleObj, Unknown
+from analyzer.source.index import SourceIndex
+from analyzer.source.parse import resolve_span
+from analyzer.evaluate.stack import run_deep
+from analyzer.tree.tagging import tag
+from analyzer.evaluate.torch_rules import load_torch_rules
+from analyzer.evaluate.values import BuiltinClass, ClassValue, FunctionValue, Instance, ModuleObj, Unknown
 
 def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, search_paths, attn_implementation,
         site_packages: bool = True, facts_cache: bool = False):
@@ -125,7 +126,7 @@ def _constructor_args(ev: Evaluator, cls: ClassValue, file, config_dict: dict, c
                                            "use a zero-argument factory as --root", span))
     attrdict = ev.externals.modeled_class("easydict.EasyDict")
     cfg = Instance(attrdict, storage={})
-    from analyzer.intrinsics import _to_attrdict
+    from analyzer.evaluate.configs import _to_attrdict
 
     cfg.storage.update({k: _to_attrdict(attrdict, v) for k, v in config_dict.items()})
     return [cfg]

@@ -2,7 +2,7 @@
 
 A cold ``tree`` spends its first ~0.15 s importing LibCST, single-threaded. ``start`` forks a child
 that, meanwhile, indexes the analyzed folder's files and the files they import directly (with the
-standard library's ``ast``, see analyzer/index.py) and writes each index to the per-file facts
+standard library's ``ast``, see analyzer/source/index.py) and writes each index to the per-file facts
 cache (analyzer/cache.py). The parent then finds those entries instead of indexing the files
 itself. It is only an optimisation: an entry the child has not written yet is indexed by the
 parent as usual, entries are written atomically and checksummed, and the child never reports,
@@ -48,10 +48,10 @@ def finish(pid: int | None) -> None:
 
 
 def _index_folder(src_dir: Path, search_paths, site_packages: bool) -> None:
-    from analyzer.externals import load_externals
-    from analyzer.index import SourceIndex, resolve_relative
+    from analyzer.evaluate.externals import load_externals
+    from analyzer.source.index import SourceIndex, resolve_relative
     from analyzer.rules import default_leaves, default_stages
-    from analyzer.torch_rules import load_torch_rules
+    from analyzer.evaluate.torch_rules import load_torch_rules
 
     # the rules files first (the parent needs them soonest): parsed into the cache as JSON
     load_torch_rules()

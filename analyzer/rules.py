@@ -11,7 +11,42 @@ from pathlib import Path
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 
-RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+def _rules_dir() -> Path:
+    """The folder of the shipped rules files: the package data of ``analyzer.rulefiles`` (the
+    repository's top-level rules/, mapped into the package by pyproject.toml), as a wheel, an
+    editable install or a plain checkout has it. From a zip archive, the files are copied out once
+    into a temporary folder (they are read by path)."""
+    try:
+        import analyzer.rulefiles as pkg
+    except ImportError:  # a checkout on sys.path, not installed
+        return Path(__file__).resolve().parent.parent / "rules"
+    for entry in getattr(pkg, "__path__", ()):
+        if Path(entry).is_dir():
+            return Path(entry).resolve()
+    return _extracted(pkg.__name__)
+
+
+def _extracted(package: str) -> Path:
+    import importlib.resources
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="modeltree-rules-"))
+
+    def copy(node, dest: Path) -> None:
+        for item in node.iterdir():
+            if item.is_dir():
+                (dest / item.name).mkdir()
+                copy(item, dest / item.name)
+            elif item.name.endswith(".yaml"):
+                (dest / item.name).write_bytes(item.read_bytes())
+
+    copy(importlib.resources.files(package), out)
+    return out
+
+
+RULES_DIR = _rules_dir()
 
 
 def _bad(path: Path, message: str) -> AnalyzerError:

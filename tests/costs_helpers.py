@@ -20,7 +20,7 @@ DEEPSEEK = os.environ.get("DEEPSEEK_OCR_SRC")
 
 def runtime_tree(model):
     """The ModuleTree of a live module (own parameter and buffer shapes, qualified class names)."""
-    from analyzer.tree import BufferInfo, ModuleNode, ModuleTree
+    from analyzer.tree.model import BufferInfo, ModuleNode, ModuleTree
 
     nodes = []
     for name, mod in model.named_modules():
@@ -33,16 +33,16 @@ def runtime_tree(model):
 
 
 def runtime_binder(model, families=(MIRROR_FAMILIES,)):
-    from analyzer.costs import build_binder
-    from analyzer.module_attrs import runtime_attrs
+    from analyzer.costs.aggregate import build_binder
+    from analyzer.costs.module_attrs import runtime_attrs
 
     return build_binder(runtime_tree(model), runtime_attrs(model), family_files=families)
 
 
 @lru_cache(maxsize=None)
 def static_binder(folder: str, root: str | None = None, families: tuple = (str(MIRROR_FAMILIES),)):
-    from analyzer.costs import build_binder
-    from analyzer.module_attrs import analyze_with_attrs
+    from analyzer.costs.aggregate import build_binder
+    from analyzer.api import analyze_with_attrs
 
     result, attrs = analyze_with_attrs(folder, root=root)
     assert not result.partial, [d.format() for d in result.diagnostics]

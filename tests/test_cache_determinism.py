@@ -9,7 +9,7 @@ from pathlib import Path
 
 from analyzer import cache
 from analyzer.api import analyze
-from analyzer.cli import main
+from analyzer.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "fixtures" / "sample_vlm"
@@ -75,7 +75,7 @@ def test_cache_clear_and_no_cache(tmp_path, monkeypatch, capsys):
 
 
 def _count_indexing(monkeypatch) -> list:
-    from analyzer import index
+    from analyzer.source import index
 
     indexed: list = []
     real = index.index_module
@@ -146,7 +146,7 @@ def test_identical_across_hash_seeds_and_cache_states(tmp_path):
 
 def test_prefetch_child_indexes_the_folder_for_the_parent(tmp_path, monkeypatch):
     from analyzer import prefetch
-    from analyzer.index import facts_to_json, index_module
+    from analyzer.source.index import facts_to_json, index_module
 
     monkeypatch.setenv("MODELTREE_CACHE_DIR", str(tmp_path / "c"))
     pid = prefetch.start(SAMPLE, [], True)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.cli import main
-from analyzer.diff import KINDS, load_tree, unrelated
-from analyzer.tree import ModuleNode, ModuleTree
+from analyzer.cli.main import main
+from analyzer.tree.diff import KINDS, load_tree, unrelated
+from analyzer.tree.model import ModuleNode, ModuleTree
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -70,8 +70,8 @@ def assert_error(code: int, out: str, err: str, *fragments: str, diag: str = "E0
 @pytest.fixture(scope="module")
 def dumps(tmp_path_factory):
     pytest.importorskip("torch")
-    from analyzer import render
-    from analyzer.runtime import dump_runtime
+    from analyzer.render import tree as render
+    from analyzer.tree.runtime import dump_runtime
 
     d = tmp_path_factory.mktemp("dumps")
     out = {}

@@ -17,8 +17,8 @@ sp = pytest.importorskip("sympy")
 from costs_helpers import (MIRROR, flop_counter, load_mirror, per_module_flops, runtime_binder,  # noqa: E402
                            segment_anything_importable, static_binder)
 
-from analyzer.costs import module_cost  # noqa: E402
-from analyzer.formulas.base import BYTES  # noqa: E402
+from analyzer.costs.aggregate import module_cost  # noqa: E402
+from analyzer.costs.formulas.base import BYTES  # noqa: E402
 
 RNG = random.Random(0)
 torch.manual_seed(0)

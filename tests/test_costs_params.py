@@ -13,10 +13,10 @@ sp = pytest.importorskip("sympy")
 from conftest import SHARED  # noqa: E402
 from costs_helpers import DEEPSEEK, FIXTURES, SAMPLE_FAMILIES, SAMPLE_WORKLOAD, static_binder  # noqa: E402
 
-from analyzer import workload  # noqa: E402
-from analyzer.costs import run_workload, total  # noqa: E402
-from analyzer.formulas import registry  # noqa: E402
-from analyzer.formulas.base import BYTES  # noqa: E402
+from analyzer.costs import workload  # noqa: E402
+from analyzer.costs.aggregate import run_workload, total  # noqa: E402
+from analyzer.costs.formulas import registry  # noqa: E402
+from analyzer.costs.formulas.base import BYTES  # noqa: E402
 
 needs_deepseek = pytest.mark.skipif(not DEEPSEEK, reason="set DEEPSEEK_OCR_SRC to the upstream DeepSeek-OCR folder")
 

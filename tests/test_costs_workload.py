@@ -10,9 +10,10 @@ sp = pytest.importorskip("sympy")
 
 from costs_helpers import FIXTURES, SAMPLE_FAMILIES, SAMPLE_WORKLOAD  # noqa: E402
 
-from analyzer import cli, workload  # noqa: E402
+from analyzer.cli import main as cli  # noqa: E402
+from analyzer.costs import workload
 from analyzer.diagnostics import AnalyzerError  # noqa: E402
-from analyzer.formulas import REGISTRY  # noqa: E402
+from analyzer.costs.formulas import REGISTRY  # noqa: E402
 
 MODEL = workload.load_workload_model()
 SAMPLE = ["costs", str(FIXTURES / "sample_vlm"), "--families", str(SAMPLE_FAMILIES), "--workload", str(SAMPLE_WORKLOAD)]
@@ -20,7 +21,7 @@ SAMPLE = ["costs", str(FIXTURES / "sample_vlm"), "--families", str(SAMPLE_FAMILI
 
 def run_cli(argv, capsys):
     """cli.main with the costs commands registered (whether or not cli.py registers them itself)."""
-    from analyzer import cli_costs
+    from analyzer.cli import costs as cli_costs
 
     original = cli._parser
 

@@ -10,7 +10,7 @@ import pytest
 
 from analyzer.api import analyze
 from conftest import SHARED, rows
-from analyzer.tree import from_json
+from analyzer.tree.model import from_json
 
 SRC = os.environ.get("DEEPSEEK_OCR_SRC")
 pytestmark = pytest.mark.skipif(
@@ -62,8 +62,8 @@ def rows_one(m):
 
 
 def test_runtime_dump_reproduces_the_truth_and_check_passes(truth, tmp_path, capsys):
-    from analyzer.cli import main
-    from analyzer.runtime import dump_runtime
+    from analyzer.cli.main import main
+    from analyzer.tree.runtime import dump_runtime
 
     dumped = dump_runtime(Path(SRC), stub_modules=["torchvision"])
     assert rows(dumped) == rows(truth)

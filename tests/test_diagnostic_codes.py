@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from analyzer.cli import main
+from analyzer.cli.main import main
 from analyzer.diagnostics import CODES
 
 NET = """

@@ -1,7 +1,7 @@
 """Bad input: precise diagnostics with file:line:col, partial modules marked, never a traceback."""
 import json
 
-from analyzer.cli import main
+from analyzer.cli.main import main
 
 GOOD = """
 import torch.nn as nn

@@ -1,4 +1,4 @@
-"""Tests of analyzer.diff / analyzer.render_diff. Small trees are built in memory; the large
+"""Tests of analyzer.tree.diff / analyzer.render.diff. Small trees are built in memory; the large
 cases use the ground-truth files in ../shared/data when present. Expected values come from the
 construction of each mutation, never from the code's output."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from analyzer.diagnostics import AnalyzerError
-from analyzer.diff import KINDS, collapse, diff_trees, load_tree
-from analyzer.render_diff import render_text, summary_line
-from analyzer.tree import BufferInfo, ModuleNode, ModuleTree
+from analyzer.tree.diff import KINDS, collapse, diff_trees, load_tree
+from analyzer.render.diff import render_text, summary_line
+from analyzer.tree.model import BufferInfo, ModuleNode, ModuleTree
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RUNTIME = DATA / "deepseek-ocr.runtime-tree.json"

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.cli import main
-from analyzer.diff import KINDS
+from analyzer.cli.main import main
+from analyzer.tree.diff import KINDS
 
 pytest.importorskip("torch")
 
@@ -198,8 +198,8 @@ def assert_drift(capsys, tmp_path, *, original: Path, mutated: Path, runtime_jso
 
 
 def dump_json(src: Path, out: Path, **kwargs) -> Path:
-    from analyzer import render
-    from analyzer.runtime import dump_runtime
+    from analyzer.render import tree as render
+    from analyzer.tree.runtime import dump_runtime
 
     out.write_text(render.tree_json(dump_runtime(src, **kwargs), []), encoding="utf-8")
     return out

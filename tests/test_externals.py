@@ -44,7 +44,7 @@ def test_bad_fallback_rule_is_reported(tmp_path):
     import pytest
 
     from analyzer.diagnostics import AnalyzerError
-    from analyzer.externals import load_externals
+    from analyzer.evaluate.externals import load_externals
 
     bad = tmp_path / "externals.yaml"
     bad.write_text("modeled_packages: []\nfallbacks:\n  a.B: {kind: module, buffers: {x: {persistent: false}}}\n")

@@ -13,9 +13,9 @@ sp = pytest.importorskip("sympy")
 from conftest import REPO, SHARED  # noqa: E402
 
 from analyzer.diagnostics import AnalyzerError  # noqa: E402
-from analyzer.family_rules import load_family_rules  # noqa: E402
-from analyzer.formulas import REGISTRY, FamilyError, family, get, inclusive, registry  # noqa: E402
-from analyzer.formulas.base import Cost, Dims  # noqa: E402
+from analyzer.costs.families import load_family_rules  # noqa: E402
+from analyzer.costs.formulas import REGISTRY, FamilyError, family, get, inclusive, registry  # noqa: E402
+from analyzer.costs.formulas.base import Cost, Dims  # noqa: E402
 
 
 def test_duplicates_and_bad_names_are_rejected():
@@ -87,9 +87,9 @@ def test_every_deepseek_ocr_class_has_a_family():
 
 
 def test_tree_does_not_import_sympy():
-    code = ("import sys; from analyzer import cli; import io, contextlib\n"
+    code = ("import sys; from analyzer.cli import main as cli; import io, contextlib\n"
             "with contextlib.redirect_stdout(io.StringIO()): cli.main(['tree', 'fixtures/sample_vlm'])\n"
-            "from analyzer import cli_costs\n"
+            "from analyzer.cli import costs as cli_costs\n"
             "print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

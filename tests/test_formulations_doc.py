@@ -13,7 +13,7 @@ markdown_it = pytest.importorskip("markdown_it")
 from costs_helpers import DEEPSEEK, FIXTURES, SAMPLE_FAMILIES, SAMPLE_WORKLOAD  # noqa: E402
 from test_costs_workload import run_cli  # noqa: E402
 
-from analyzer.formulas import REGISTRY  # noqa: E402
+from analyzer.costs.formulas import REGISTRY  # noqa: E402
 
 SAMPLE = ["formulations", str(FIXTURES / "sample_vlm"), "--families", str(SAMPLE_FAMILIES),
           "--workload", str(SAMPLE_WORKLOAD)]

@@ -32,9 +32,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import evaluator, render
+from analyzer.evaluate import limits
+from analyzer.render import tree as render
 from analyzer.api import Analysis, analyze
-from analyzer.cli import main
+from analyzer.cli.main import main
 from analyzer.diagnostics import CODES, AnalyzerError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -358,7 +359,7 @@ def _run(indices, base: Path, save: Path | None):
 
 
 def test_fuzz_mutated_fixtures(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluator, "SCOPE_STEP_BUDGET", FUZZ_SCOPE_BUDGET)
+    monkeypatch.setattr(limits, "SCOPE_STEP_BUDGET", FUZZ_SCOPE_BUDGET)
     if os.environ.get("FUZZ_INDEX"):
         indices = [int(os.environ["FUZZ_INDEX"])]
     else:

@@ -14,7 +14,7 @@ EXEMPT: set = set()
 # so sample, clipboard or eclipse do not count.
 MODEL_WORDS = re.compile(r"deepseek|deepencoder|(?<![a-z0-9])(?:sam|clip)(?![a-z0-9])", re.IGNORECASE)
 # torch.clip is a tensor op (an alias of clamp), not the model: allowed as this exact token in torch_ops.py.
-ALLOWED = {ANALYZER / "torch_ops.py": ('"clip"',)}
+ALLOWED = {ANALYZER / "evaluate" / "torch_ops.py": ('"clip"',)}
 
 
 def hits(path, name: str) -> list:
@@ -41,5 +41,5 @@ def test_the_check_catches_model_names_only(tmp_path):
                       'h = "sample samples clipboard eclipse clipped resample"\n')
     found = [h.split(":")[1] for h in hits(sample, "x.py")]
     assert found == ["1", "1", "2", "3", "4", "5", "6", "7"]
-    clip_op = ANALYZER / "torch_ops.py"
+    clip_op = ANALYZER / "evaluate" / "torch_ops.py"
     assert '"clip"' in clip_op.read_text() and not hits(clip_op, "torch_ops.py")

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from analyzer.api import analyze
-from analyzer.cli import main
-from analyzer.intrinsics import python_builtins
+from analyzer.cli.main import main
+from analyzer.evaluate.builtins import python_builtins
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = REPO / "fixtures" / "hostile"

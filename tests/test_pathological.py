@@ -23,9 +23,9 @@ import time
 
 import pytest
 
-from analyzer import evaluator
+from analyzer.evaluate import limits
 from analyzer.api import analyze
-from analyzer.cli import main
+from analyzer.cli.main import main
 from analyzer.diagnostics import AnalyzerError
 
 BOUND = 1.0  # seconds
@@ -248,7 +248,7 @@ def test_one_runaway_does_not_starve_the_next_module(pkg):
 
 
 def test_the_whole_analysis_budget_ends_with_a_tree(pkg, monkeypatch):
-    monkeypatch.setattr(evaluator, "TOTAL_STEP_BUDGET", 2_000)
+    monkeypatch.setattr(limits, "TOTAL_STEP_BUDGET", 2_000)
     src = pkg({"m.py": textwrap.dedent("""
         import torch.nn as nn
 
@@ -341,7 +341,7 @@ def test_50000_line_source_file(pkg):
 
 
 def test_definition_too_long_to_parse(pkg):
-    body = "\n".join(f"        self.v{i} = {i}" for i in range(evaluator.MAX_DEFINITION_LINES))
+    body = "\n".join(f"        self.v{i} = {i}" for i in range(limits.MAX_DEFINITION_LINES))
     src = pkg({"m.py": TEMPLATE.format(helpers="", body=body).lstrip("\n")}, {})
     result = timed(src)
     assert names(result) == ["", "a", "bad", "b"]  # Bad.__init__ is not analyzed; the rest is
@@ -447,7 +447,7 @@ def test_long_elif_chain(pkg, branches):
     body = "k = 5000\nif k == 0:\n    pass\n" + "".join(f"elif k == {i}:\n    pass\n" for i in range(1, branches))
     body += "else:\n    self.mid = nn.ReLU()"
     result = timed(model(pkg, body))
-    if branches < evaluator.MAX_NESTING:
+    if branches < limits.MAX_NESTING:
         assert names(result) == ["", "a", "bad", "bad.pre", "bad.mid", "bad.post", "b"] and result.diagnostics == []
     else:
         assert names(result) == ["", "a", "bad", "b"]

@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from analyzer import evaluator, replay
+from analyzer.evaluate import limits, replay
 from analyzer.api import analyze
-from analyzer.runtime import dump_runtime
-from analyzer.values import ModuleObj
+from analyzer.tree.runtime import dump_runtime
+from analyzer.evaluate.values import ModuleObj
 from conftest import differences
 
 HEADER = """
@@ -260,7 +260,7 @@ CONFIG = {"width": 8, "n": 4}
 
 
 def _run(src, on: bool, monkeypatch):
-    monkeypatch.setattr(evaluator, "REPLAY_CONSTRUCTIONS", on)
+    monkeypatch.setattr(limits, "REPLAY_CONSTRUCTIONS", on)
     result = analyze(src, root="m:Net")
     return result, json.dumps(result.tree.to_json(result.diagnostics), sort_keys=True)
 
@@ -318,9 +318,9 @@ class Net(nn.Module):
         self.deep = nn.ModuleList([nest(cfg, k) for k in range(12)])
 """
     src = pkg({"m.py": source}, CONFIG)
-    monkeypatch.setattr(evaluator, "MAX_DEPTH", 10)
+    monkeypatch.setattr(limits, "MAX_DEPTH", 10)
     for budget in (300, 700, 1500):
-        monkeypatch.setattr(evaluator, "TOTAL_STEP_BUDGET", budget)
+        monkeypatch.setattr(limits, "TOTAL_STEP_BUDGET", budget)
         assert _run(src, True, monkeypatch)[1] == _run(src, False, monkeypatch)[1], budget
 
 
@@ -333,7 +333,7 @@ def test_module_copy_sets_every_field():
 
 
 def test_replay_after_a_loop_ran_out_of_budget(pkg, monkeypatch):
-    monkeypatch.setattr(evaluator, "SCOPE_STEP_BUDGET", 2_000)
+    monkeypatch.setattr(limits, "SCOPE_STEP_BUDGET", 2_000)
     src = pkg({"m.py": HEADER + RUNAWAY}, CONFIG)
     off, off_json = _run(src, False, monkeypatch)
     on, on_json = _run(src, True, monkeypatch)
@@ -350,7 +350,7 @@ def test_replay_changes_nothing_on_mutated_fixtures(tmp_path, monkeypatch):
 
     from analyzer.diagnostics import AnalyzerError
 
-    monkeypatch.setattr(evaluator, "SCOPE_STEP_BUDGET", FUZZ_SCOPE_BUDGET)
+    monkeypatch.setattr(limits, "SCOPE_STEP_BUDGET", FUZZ_SCOPE_BUDGET)
     compared = 0
     for index in range(0, 1200, 4):  # 300 inputs, spread over the fuzzer's sequence
         target, fname, data, _ = _input(index)
@@ -359,7 +359,7 @@ def test_replay_changes_nothing_on_mutated_fixtures(tmp_path, monkeypatch):
         (work / fname).write_bytes(data)
         outputs = []
         for on in (False, True):
-            monkeypatch.setattr(evaluator, "REPLAY_CONSTRUCTIONS", on)
+            monkeypatch.setattr(limits, "REPLAY_CONSTRUCTIONS", on)
             try:
                 result = analyze(work, root=target[1])
                 outputs.append(json.dumps(result.tree.to_json(result.diagnostics), sort_keys=True))

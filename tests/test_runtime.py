@@ -1,4 +1,4 @@
-"""The opt-in runtime dump (analyzer.runtime.dump_runtime) on the fixtures, SAM and BERT."""
+"""The opt-in runtime dump (analyzer.tree.runtime.dump_runtime) on the fixtures, SAM and BERT."""
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from analyzer.diagnostics import AnalyzerError  # noqa: E402
-from analyzer.runtime import AttrDict, dump_runtime  # noqa: E402
-from analyzer.tree import from_json  # noqa: E402
+from analyzer.tree.runtime import AttrDict, dump_runtime  # noqa: E402
+from analyzer.tree.model import from_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -47,7 +47,7 @@ def _rows(tree):
 
 
 def _reference_rows(model):
-    """The same rows read directly from a model built here (independent of analyzer.runtime)."""
+    """The same rows read directly from a model built here (independent of analyzer.tree.runtime)."""
     rows = []
     for name, mod in model.named_modules():
         cls = type(mod)
@@ -103,7 +103,7 @@ def test_no_leftovers_in_sys_modules_or_folder():
 
 
 def test_module_importable_without_torch():
-    code = "import sys; sys.modules['torch'] = None; import analyzer.runtime; print('ok')"
+    code = "import sys; sys.modules['torch'] = None; import analyzer.tree.runtime; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

@@ -1,4 +1,4 @@
-"""Unit tests of analyzer.sources: the quick call walker must list calls in the order LibCST's own
+"""Unit tests of analyzer.source.parse: the quick call walker must list calls in the order LibCST's own
 visitor does (source order), on real third-party code and on the constructs whose LibCST fields are
 declared out of source order."""
 import importlib.util
@@ -7,7 +7,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from analyzer.sources import _CallCollector, _walk_calls
+from analyzer.source.parse import _CallCollector, _walk_calls
 
 
 def _visitor_order(node):

@@ -2,7 +2,7 @@
 import pytest
 
 from analyzer.api import analyze
-from analyzer.runtime import dump_runtime
+from analyzer.tree.runtime import dump_runtime
 from conftest import differences
 
 CASES = {
@@ -191,7 +191,7 @@ def test_source_spans_point_at_the_creating_call(pkg):
 
 def test_stage_lookup_equals_the_longest_prefix_rule():
     from analyzer.rules import StageRules
-    from analyzer.tagging import _stage_lookup
+    from analyzer.tree.tagging import _stage_lookup
 
     prefixes = [("a.b.c", "deep"), ("a.b", "mid"), ("a", "top"), ("", "root"), ("x.y", "xy"), ("a.bb", "other")]
     prefixes.sort(key=lambda ps: (-len(ps[0]), ps[0]))

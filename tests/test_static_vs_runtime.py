@@ -1,7 +1,7 @@
 """The static analysis must rebuild exactly what the runtime dump sees.
 
 For every fixture (and SAM vit_b and a small BERT from the installed packages) the output of
-``analyzer.api.analyze`` is compared with ``analyzer.runtime.dump_runtime`` on: module names in
+``analyzer.api.analyze`` is compared with ``analyzer.tree.runtime.dump_runtime`` on: module names in
 order, class, class_qualname, params (names, order, shapes) and buffers (names, order, shape,
 dtype, persistent). ``tree_differences`` lists every difference in readable form.
 """
@@ -17,8 +17,8 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from analyzer.api import analyze  # noqa: E402
-from analyzer.runtime import dump_runtime  # noqa: E402
-from analyzer.tree import BufferInfo, ModuleNode, ModuleTree  # noqa: E402
+from analyzer.tree.runtime import dump_runtime  # noqa: E402
+from analyzer.tree.model import BufferInfo, ModuleNode, ModuleTree  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

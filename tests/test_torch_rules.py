@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.modules.linear
 
 from analyzer.diagnostics import AnalyzerError
-from analyzer.torch_rules import (BindError, ShapeError, bind, instantiate, instantiate_children,
+from analyzer.evaluate.torch_rules import (BindError, ShapeError, bind, instantiate, instantiate_children,
                                   load_torch_rules)
 
 RULES = load_torch_rules()
@@ -334,7 +334,7 @@ def test_expressions_are_restricted(tmp_path):
 
 
 def test_static_path_does_not_import_torch():
-    code = "import sys; sys.modules['torch'] = None; from analyzer.torch_rules import load_torch_rules; " \
+    code = "import sys; sys.modules['torch'] = None; from analyzer.evaluate.torch_rules import load_torch_rules; " \
            "r = load_torch_rules(); print(len(r.rules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

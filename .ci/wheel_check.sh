@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The wheel works as a regular install: build it, install it into a fresh virtual environment,
+# run `modeltree tree` and `python -m analyzer tree` on the sample model from a folder outside the
+# checkout, and compare both with the editable install's output, byte for byte.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+python3 -m build --wheel --outdir "$work/dist" "$repo" > "$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+wheel=("$work"/dist/*.whl)
+python3 -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wheel[0]}" 2>&1 | { grep -v "^WARNING: Location" || true; }
+unzip -l "${wheel[0]}" | grep -q "analyzer/rulefiles/torch_nn.yaml" || { echo "wheel-check: rules/ missing from the wheel"; exit 1; }
+sample="$repo/fixtures/sample_vlm"
+export MODELTREE_CACHE_DIR="$work/cache"
+(cd "$work" && python3 -m analyzer tree "$sample" --no-cache --no-site-packages > editable.txt 2> editable.err && python3 -m analyzer tree "$sample" --no-cache --no-site-packages --json editable.json > /dev/null 2>&1)
+mkdir "$work/outside"
+(cd "$work/outside" && "$work/venv/bin/modeltree" tree "$sample" --no-cache --no-site-packages > "$work/wheel.txt" 2> "$work/wheel.err" \
+         && "$work/venv/bin/modeltree" tree "$sample" --no-cache --no-site-packages --json "$work/wheel.json" > /dev/null 2>&1 \
+         && "$work/venv/bin/python" -m analyzer tree "$sample" --no-cache --no-site-packages > "$work/wheel_module.txt" 2>/dev/null)
+grep -q "sample_vlm" "$work/wheel.json"
+cmp "$work/editable.txt" "$work/wheel.txt"
+cmp "$work/editable.json" "$work/wheel.json"
+cmp "$work/wheel.txt" "$work/wheel_module.txt"
+cmp "$work/editable.err" "$work/wheel.err"
+# the installed package reads its rules from inside site-packages, not from this checkout
+(cd "$work/outside" && "$work/venv/bin/python" -c "import analyzer.rules as r, sys; p = str(r.RULES_DIR); sys.exit(0 if 'site-packages' in p else 'rules read from ' + p)")
+echo "wheel-check: the wheel's modeltree tree equals the editable install's ($(wc -l < "$work/wheel.txt") lines, JSON identical)"

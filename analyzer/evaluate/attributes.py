@@ -1,0 +1,280 @@
+"""Attribute access on every value the evaluator models: ``get_attribute``, ``set_attribute`` and
+``del_attribute`` for nn.Module objects (params, buffers, children, attrs), instances, classes, configs,
+tensors, plain Python values (their real methods on plain data) and external modules.
+"""
+from __future__ import annotations
+
+from analyzer.evaluate import torch_ops
+from analyzer.evaluate.configs import _config_class_info, _to_attrdict
+from analyzer.evaluate.construction import builtin_init
+from analyzer.evaluate.core import _PLAIN_TYPES, _ClassMap, _err
+from analyzer.evaluate.items import _SEQ_MUTATORS, dict_method
+from analyzer.evaluate.kinds import _kind
+from analyzer.evaluate.modules import _bind_member, module_method
+from analyzer.evaluate.sizes import _charge_sizes, _plain_method_refusal
+from analyzer.evaluate.values import (
+    MISSING,
+    BoundMethod,
+    BuiltinClass,
+    ClassValue,
+    DType,
+    ExternalModule,
+    FunctionValue,
+    Instance,
+    Intrinsic,
+    ModuleObj,
+    PartialValue,
+    SourceModule,
+    SuperValue,
+    Tensor,
+    Unknown,
+    type_name,
+)
+
+
+def _missing(ev, obj, name, span):
+    if isinstance(obj, Instance) and _kind(ev, obj.cls) == "hf_config":
+        raise _err("W101", f"config has no key '{name}' (not in config.json nor a default of {obj.cls.name})", span, "AttributeError")
+    if isinstance(obj, Instance) and _kind(ev, obj.cls) == "attrdict":
+        raise _err("W101", f"config ({obj.cls.name}) has no key '{name}'", span, "AttributeError")
+    raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
+
+
+def get_attribute(ev, obj, name, span):
+    t = type(obj)  # the value classes have no subclasses: compared by identity on this hot path
+    if t is Unknown:
+        return Unknown(obj.reason, obj.span, True)
+    if t is ModuleObj:
+        owner, member = ev.lookup_mro(obj.cls, name)
+        if isinstance(member, FunctionValue) and member.kind == "property":
+            return ev.call_function(member, [], {}, span, self_obj=obj)
+        if name in obj.attrs:
+            return obj.attrs[name]
+        if member is not MISSING:
+            if isinstance(owner, BuiltinClass) and owner.kind == "hf_model" and name in owner.options.get("neutral_methods", ()):
+                return Intrinsic(name, lambda ev, a, k, s: None)
+            return _bind_member(ev, obj, owner, member, span)
+        if name in obj.params:
+            return obj.params[name]
+        if name in obj.buffers:
+            return obj.buffers[name]
+        if name in obj.modules:
+            return obj.modules[name]
+        for c in ev.mro(obj.cls):
+            if isinstance(c, BuiltinClass) and c.kind == "hf_model" and name in c.options.get("neutral_methods", ()):
+                return Intrinsic(name, lambda ev, a, k, s: None)
+        m = module_method(ev, obj, name, span)
+        if m is not None:
+            return m
+        if name == "__class__":
+            return obj.cls
+        if name == "training":
+            return True
+        _missing(ev, obj, name, span)
+    if t is Instance:
+        kind = _kind(ev, obj.cls)
+        owner, member = ev.lookup_mro(obj.cls, name)
+        if isinstance(member, FunctionValue) and member.kind == "property":
+            return ev.call_function(member, [], {}, span, self_obj=obj)
+        if kind == "hf_config" and name not in obj.attrs:
+            amap, properties = _config_class_info(ev, obj.cls)
+            if name in amap:
+                name = amap[name]
+            spec = properties.get(name)
+            if spec is not None and name not in obj.attrs:
+                v = obj.attrs.get(spec["attr"])
+                return v if v is not None else spec.get("default")
+        if name in obj.attrs:
+            return obj.attrs[name]
+        if kind == "attrdict" and obj.storage is not None and name in obj.storage:
+            return obj.storage[name]
+        if member is not MISSING:
+            return _bind_member(ev, obj, owner, member, span)
+        if obj.storage is not None:
+            dm = dict_method(ev, obj.storage, name, span, owner_obj=obj)
+            if dm is not None:
+                return dm
+        if kind == "attrdict" and obj.storage is not None:
+            base = ev.builtin_kind(obj.cls)
+            if base is not None and base.options.get("missing") == "empty":
+                return Instance(obj.cls, storage={})
+        if name == "__class__":
+            return obj.cls
+        _missing(ev, obj, name, span)
+    if isinstance(obj, (ClassValue, BuiltinClass)):
+        if name == "__name__":
+            return obj.name
+        owner, member = ev.lookup_mro(obj, name)
+        if member is MISSING:
+            raise _err("W102", f"class {obj.name} has no attribute '{name}'", span, "AttributeError")
+        if isinstance(member, FunctionValue) and member.kind == "classmethod":
+            return BoundMethod(obj, member)
+        return member
+    if isinstance(obj, SuperValue):
+        target = obj.obj
+        cls = target.cls if isinstance(target, (ModuleObj, Instance)) else target
+        if not isinstance(cls, (ClassValue, BuiltinClass)) or not isinstance(obj.after, (ClassValue, BuiltinClass)):
+            if isinstance(cls, Unknown) or isinstance(obj.after, Unknown):
+                return Unknown("super() of an unknown value", span, True)
+            raise _err("W104", f"super(): the arguments are a {type_name(obj.after)} and a {type_name(target)}, "
+                       "not a class and an instance of it", span, "TypeError")
+        owner, member = ev.lookup_mro(cls, name, after=obj.after)
+        if member is MISSING:
+            if name == "__init__":
+                base = None
+                chain = ev.mro(cls)
+                rest = chain[chain.index(obj.after) + 1:] if obj.after in chain else []
+                for c in rest:
+                    if isinstance(c, BuiltinClass) and c.kind != "object":
+                        base = c
+                        break
+                return Intrinsic("__init__", lambda ev, a, k, s: builtin_init(ev, base, target, a, k, s))
+            if isinstance(target, ModuleObj):
+                m = module_method(ev, target, name, span)
+                if m is not None:
+                    return m
+            if isinstance(target, Instance) and target.storage is not None:
+                dm = dict_method(ev, target.storage, name, span, owner_obj=target)
+                if dm is not None:
+                    return dm
+            raise _err("W102", f"super() has no attribute '{name}'", span, "AttributeError")
+        if name == "__init__" and isinstance(owner, BuiltinClass):
+            return Intrinsic("__init__", lambda ev, a, k, s: builtin_init(ev, owner, target, a, k, s))
+        return _bind_member(ev, target, owner, member, span)
+    if isinstance(obj, (ExternalModule, SourceModule)):
+        return ev.module_attr(obj, name, span)
+    if isinstance(obj, Tensor):
+        if name == "shape":
+            return tuple(obj.shape) if obj.shape is not None else Unknown("shape of a tensor of unknown shape", span)
+        if name == "dtype":
+            return DType(obj.dtype)
+        if name in ("data", "T"):
+            return Tensor(obj.shape if name == "data" else (tuple(reversed(obj.shape)) if obj.shape else obj.shape), obj.dtype, obj.is_param and name == "data")
+        if name in ("device",):
+            return "meta"
+        if name == "requires_grad":
+            return obj.is_param
+        if name in ("ndim",):
+            return len(obj.shape) if obj.shape is not None else Unknown("ndim of unknown shape", span)
+
+        def tmethod(ev, args, kwargs, s, n=name):
+            r = torch_ops.method(obj, n, list(args), dict(kwargs))
+            if r is None:
+                return Unknown(f"Tensor.{n}(...) is not shape-modeled", s)
+            return r
+
+        return Intrinsic(f"Tensor.{name}", tmethod)
+    if isinstance(obj, FunctionValue):
+        if name == "__name__":
+            return obj.name
+    if isinstance(obj, PartialValue):
+        if name == "func":
+            return obj.func
+        if name == "args":
+            return tuple(obj.args)
+        if name == "keywords":
+            return dict(obj.kwargs)
+    if isinstance(obj, DType):
+        if name == "is_floating_point":
+            return obj.name.startswith(("float", "bfloat"))
+    if isinstance(obj, dict):
+        dm = dict_method(ev, obj, name, span)
+        if dm is not None:
+            return dm
+    if isinstance(obj, (list, str, tuple, int, float, set)) and not name.startswith("_"):
+        attr = getattr(obj, name, None)
+        if attr is not None:
+            if not callable(attr):
+                return attr
+
+            def pymethod(ev, args, kwargs, s, f=attr, n=name):
+                if n in _SEQ_MUTATORS:
+                    ev.note_write(obj)
+                for a in args:
+                    if isinstance(a, Unknown) and isinstance(obj, str):
+                        return Unknown(a.reason, a.span)
+                if n in ("index", "count", "remove") and isinstance(obj, (list, tuple)):
+                    args = list(args)
+                refusal = _plain_method_refusal(obj, n, args, kwargs)
+                if refusal is not None:
+                    return Unknown(refusal, s)
+                _charge_sizes(ev, [obj, *args, *kwargs.values()], s)
+                try:
+                    return f(*args, **kwargs)
+                except (TypeError, ValueError, IndexError, KeyError, OverflowError, ZeroDivisionError) as exc:
+                    raise _err("W104", f"{type(obj).__name__}.{n}: {exc}", s, type(exc).__name__) from None
+
+            return Intrinsic(f"{type(obj).__name__}.{name}", pymethod)
+    if isinstance(obj, _ClassMap):
+        pass
+    if obj is None:
+        raise _err("W102", f"'NoneType' object has no attribute '{name}'", span, "AttributeError")
+    raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
+
+
+def set_attribute(ev, obj, name, value, span):
+    t = type(obj)
+    if t is Unknown:
+        return
+    ev.note_write(obj)
+    if t is ModuleObj:
+        tv = type(value)
+        if tv in _PLAIN_TYPES and name not in obj.params and name not in obj.modules and name not in obj.buffers:
+            obj.attrs[name] = value  # the common case: a number, string or config value
+            return
+        if tv is Tensor and value.is_param:
+            obj.attrs.pop(name, None)
+            obj.buffers.pop(name, None)
+            obj.modules.pop(name, None)
+            obj.params[name] = value
+        elif name in obj.params and value is None:
+            obj.params[name] = None
+        elif isinstance(value, ModuleObj):
+            obj.attrs.pop(name, None)
+            obj.params.pop(name, None)
+            obj.buffers.pop(name, None)
+            obj.modules[name] = value
+        elif name in obj.modules and value is None:
+            obj.modules[name] = None
+        elif name in obj.buffers and (value is None or isinstance(value, Tensor)):
+            obj.buffers[name] = value
+        elif name in obj.params or name in obj.modules:
+            raise _err("W104", f"cannot assign a {type_name(value)} to '{name}' (a parameter or module)", span, "TypeError")
+        else:
+            if isinstance(value, Unknown) and value.maybe_module:
+                ev.warn("W108", f"attribute '{name}' got an unknown value ({value.reason}); if it is a module, it is missing from the tree", span)
+            obj.attrs[name] = value
+        return
+    if t is Instance:
+        kind = _kind(ev, obj.cls)
+        if kind == "hf_config":
+            amap = _config_class_info(ev, obj.cls)[0]
+            if name in amap:
+                name = amap[name]
+        if kind == "attrdict":
+            _charge_sizes(ev, (value,), span)
+            obj.storage[name] = _to_attrdict(obj.cls, value)
+            return
+        obj.attrs[name] = value
+        return
+    if isinstance(obj, ClassValue):
+        obj.ns[name] = value
+        ev._lookup_cache.clear()
+        ev.class_info.clear()
+        return
+    if isinstance(obj, Tensor):
+        return  # e.g. p.requires_grad = False or a marker attribute: no effect on structure
+    raise _err("W104", f"cannot set attribute '{name}' on {type_name(obj)}", span, "AttributeError")
+
+
+def del_attribute(ev, obj, name, span):
+    ev.note_write(obj)
+    if isinstance(obj, ModuleObj):
+        for store in (obj.params, obj.buffers, obj.modules, obj.attrs):
+            if name in store:
+                del store[name]
+                return
+    elif isinstance(obj, Instance):
+        obj.attrs.pop(name, None)
+        if obj.storage is not None:
+            obj.storage.pop(name, None)

@@ -1,0 +1,279 @@
+"""Python's builtins as the evaluator models them (``len``, ``range``, ``isinstance``, ``getattr``,
+``super``, ``zip``, ``sorted``, ``int``...), and ``check_instance``. Real builtins run only on plain
+data; ``eval``, ``exec``, ``open``, ``__import__`` are deliberately absent (a call is W102).
+"""
+from __future__ import annotations
+
+import libcst as cst
+
+from analyzer.evaluate.configs import dict_from_args
+from analyzer.evaluate.core import _err, _err_raise, _Iter
+from analyzer.evaluate.kinds import _container_of
+from analyzer.evaluate.sizes import _charge_sizes, _huge_int_result
+from analyzer.evaluate.values import (
+    BoundMethod,
+    BuiltinClass,
+    ClassValue,
+    FunctionValue,
+    Instance,
+    Intrinsic,
+    ModuleObj,
+    PartialValue,
+    SuperValue,
+    Tensor,
+    Unknown,
+    type_name,
+)
+
+
+# ---------------------------------------------------------------------------------- builtins
+def python_builtins(ev) -> dict:
+    def plain_fn(name, fn):
+        def call(ev, args, kwargs, span):
+            for a in list(args) + list(kwargs.values()):
+                if isinstance(a, Unknown):
+                    return Unknown(a.reason, a.span)
+            if name == "pow" and len(args) == 2 and _huge_int_result(cst.Power, args[0], args[1]):
+                return Unknown("arithmetic result too large to evaluate", span)
+            _charge_sizes(ev, args, span)
+            try:
+                return fn(*args, **kwargs)
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError, KeyError, IndexError) as exc:
+                raise _err("W104", f"{name}(): {exc}", span, type(exc).__name__) from None
+
+        return Intrinsic(name, call)
+
+    def b_len(ev, args, kwargs, span):
+        (x,) = args
+        if isinstance(x, Unknown):
+            return Unknown(x.reason, x.span)
+        if isinstance(x, ModuleObj):
+            return len([m for m in x.modules.values()]) if _container_of(ev, x) else _err_raise("W104", "len() of a module", span)
+        if isinstance(x, Instance) and x.storage is not None:
+            return len(x.storage)
+        if isinstance(x, Tensor):
+            if x.shape:
+                return x.shape[0]
+            return Unknown("len() of a tensor of unknown shape", span)
+        try:
+            return len(x)
+        except TypeError:
+            raise _err("W104", f"object of type '{type_name(x)}' has no len()", span, "TypeError") from None
+
+    def b_range(ev, args, kwargs, span):
+        for a in args:
+            if isinstance(a, Unknown):
+                return Unknown(f"range bound: {a.reason}", a.span)
+            if not isinstance(a, int):
+                raise _err("W104", f"range() needs integers, got {type_name(a)}", span, "TypeError")
+        return range(*args)
+
+    def b_isinstance(ev, args, kwargs, span):
+        obj, types = args
+        if isinstance(obj, Unknown):
+            return Unknown(obj.reason, obj.span)
+        types = types if isinstance(types, tuple) else (types,)
+        return any(check_instance(ev, obj, t) for t in types)
+
+    def b_issubclass(ev, args, kwargs, span):
+        cls, types = args
+        types = types if isinstance(types, tuple) else (types,)
+        return any(ev.issubclass(cls, t) for t in types)
+
+    def b_hasattr(ev, args, kwargs, span):
+        from analyzer.evaluate.core import BudgetExceeded, EvalRaise
+
+        obj, name = args
+        if isinstance(obj, Unknown):
+            return Unknown(obj.reason, obj.span)
+        try:
+            v = ev.getattr(obj, name, span)
+        except BudgetExceeded:
+            raise
+        except EvalRaise:
+            return False
+        return not (isinstance(v, Unknown) and v.reason.startswith("no attribute"))
+
+    def b_getattr(ev, args, kwargs, span):
+        from analyzer.evaluate.core import BudgetExceeded, EvalRaise
+
+        obj, name = args[0], args[1]
+        if isinstance(name, Unknown):
+            return Unknown(name.reason, name.span, True)
+        if len(args) > 2:
+            try:
+                return ev.getattr(obj, name, span)
+            except BudgetExceeded:
+                raise
+            except EvalRaise:
+                return args[2]
+        return ev.getattr(obj, name, span)
+
+    def b_setattr(ev, args, kwargs, span):
+        obj, name, value = args
+        if isinstance(name, Unknown):
+            raise _err("W105", f"setattr with an unknown attribute name: {name.reason}", span)
+        ev.setattr(obj, name, value, span)
+
+    def b_super(ev, args, kwargs, span):
+        if len(args) == 2:
+            return SuperValue(args[0], args[1])
+        raise _err("W104", "super() with other than zero or two arguments is not followed", span, "TypeError")
+
+    def b_enumerate(ev, args, kwargs, span):
+        start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+        return list(enumerate(ev.iterate(args[0], span), start))
+
+    def b_zip(ev, args, kwargs, span):
+        return list(zip(*[ev.iterate(a, span) for a in args]))
+
+    def b_list(ev, args, kwargs, span):
+        return list(ev.iterate(args[0], span)) if args else []
+
+    def b_tuple(ev, args, kwargs, span):
+        return tuple(ev.iterate(args[0], span)) if args else ()
+
+    def b_dict(ev, args, kwargs, span):
+        return dict_from_args(ev, "dict", args, kwargs, span)
+
+    def b_set(ev, args, kwargs, span):
+        return set(ev.iterate(args[0], span)) if args else set()
+
+    def b_sorted(ev, args, kwargs, span):
+        items = list(ev.iterate(args[0], span))
+        key = kwargs.get("key")
+        try:
+            if key is None:
+                return sorted(items, reverse=bool(kwargs.get("reverse", False)))
+            keys = [ev.call(key, [i], {}, span) for i in items]
+            order = sorted(range(len(items)), key=lambda i: keys[i], reverse=bool(kwargs.get("reverse", False)))
+            return [items[i] for i in order]
+        except TypeError as exc:
+            raise _err("W104", f"sorted(): {exc}", span, "TypeError") from None
+
+    def b_reversed(ev, args, kwargs, span):
+        return list(reversed(list(ev.iterate(args[0], span))))
+
+    def b_map(ev, args, kwargs, span):
+        fn, *its = args
+        return [ev.call(fn, list(xs), {}, span) for xs in zip(*[ev.iterate(i, span) for i in its])]
+
+    def b_filter(ev, args, kwargs, span):
+        fn, it = args
+        return [x for x in ev.iterate(it, span) if (ev.truth(x, span) if fn is None else ev.truth(ev.call(fn, [x], {}, span), span))]
+
+    def b_anyall(which):
+        def f(ev, args, kwargs, span):
+            items = ev.iterate(args[0], span)
+            ev.charge(len(items), span)
+            vals = [ev.truth(x, span) for x in items]
+            return any(vals) if which == "any" else all(vals)
+
+        return Intrinsic(which, f)
+
+    def b_minmax(which):
+        def f(ev, args, kwargs, span):
+            items = list(ev.iterate(args[0], span)) if len(args) == 1 else list(args)
+            for a in items:
+                if isinstance(a, Unknown):
+                    return Unknown(a.reason, a.span)
+            try:
+                return (min if which == "min" else max)(items)
+            except (TypeError, ValueError) as exc:
+                raise _err("W104", f"{which}(): {exc}", span, type(exc).__name__) from None
+
+        return Intrinsic(which, f)
+
+    def b_sum(ev, args, kwargs, span):
+        total = args[1] if len(args) > 1 else 0
+        for x in ev.iterate(args[0], span):
+            ev.tick(span)
+            total = ev.binop(cst.Add, total, x, span)
+        return total
+
+    def b_noop(ev, args, kwargs, span):
+        return None
+
+    def b_type(ev, args, kwargs, span):
+        obj = args[0]
+        if isinstance(obj, (ModuleObj, Instance)):
+            return obj.cls
+        return Unknown(f"type() of {type_name(obj)}", span)
+
+    def b_iter(ev, args, kwargs, span):
+        return _Iter(list(ev.iterate(args[0], span)))
+
+    def b_next(ev, args, kwargs, span):
+        it = args[0]
+        if isinstance(it, _Iter) and it.items:
+            return it.items.pop(0)
+        if len(args) > 1:
+            return args[1]
+        raise _err("W104", "next() on an exhausted or unknown iterator", span, "StopIteration")
+
+    def b_callable(ev, args, kwargs, span):
+        return isinstance(args[0], (FunctionValue, Intrinsic, ClassValue, BuiltinClass, PartialValue, BoundMethod))
+
+    def b_int(ev, args, kwargs, span):
+        if args and isinstance(args[0], Tensor):
+            return Unknown("int() of a tensor value", span)
+        return plain_fn("int", int).fn(ev, args, kwargs, span)
+
+    def b_float(ev, args, kwargs, span):
+        if args and isinstance(args[0], Tensor):
+            return Unknown("float() of a tensor value", span)
+        return plain_fn("float", float).fn(ev, args, kwargs, span)
+
+    table = {
+        "len": Intrinsic("len", b_len), "range": Intrinsic("range", b_range),
+        "isinstance": Intrinsic("isinstance", b_isinstance), "issubclass": Intrinsic("issubclass", b_issubclass),
+        "hasattr": Intrinsic("hasattr", b_hasattr), "getattr": Intrinsic("getattr", b_getattr),
+        "setattr": Intrinsic("setattr", b_setattr), "super": Intrinsic("super", b_super),
+        "enumerate": Intrinsic("enumerate", b_enumerate), "zip": Intrinsic("zip", b_zip),
+        "list": Intrinsic("list", b_list), "tuple": Intrinsic("tuple", b_tuple), "dict": Intrinsic("dict", b_dict),
+        "set": Intrinsic("set", b_set), "frozenset": Intrinsic("frozenset", b_set),
+        "sorted": Intrinsic("sorted", b_sorted), "reversed": Intrinsic("reversed", b_reversed),
+        "map": Intrinsic("map", b_map), "filter": Intrinsic("filter", b_filter),
+        "any": b_anyall("any"), "all": b_anyall("all"), "min": b_minmax("min"), "max": b_minmax("max"),
+        "sum": Intrinsic("sum", b_sum), "print": Intrinsic("print", b_noop), "type": Intrinsic("type", b_type),
+        "iter": Intrinsic("iter", b_iter), "next": Intrinsic("next", b_next), "callable": Intrinsic("callable", b_callable),
+        "int": Intrinsic("int", b_int), "float": Intrinsic("float", b_float),
+        "str": plain_fn("str", str), "bool": plain_fn("bool", bool), "abs": plain_fn("abs", abs),
+        "round": plain_fn("round", round), "divmod": plain_fn("divmod", divmod), "pow": plain_fn("pow", pow),
+        "repr": plain_fn("repr", repr), "chr": plain_fn("chr", chr), "ord": plain_fn("ord", ord),
+        "object": BuiltinClass("object", "builtins.object", "object"),
+        "__name__": "__main__",
+    }
+    for exc in ("Exception", "BaseException", "ValueError", "TypeError", "KeyError", "IndexError", "AttributeError",
+                "NotImplementedError", "RuntimeError", "AssertionError", "ImportError", "ModuleNotFoundError",
+                "StopIteration", "ZeroDivisionError", "OSError", "LookupError", "Warning", "UserWarning",
+                "DeprecationWarning", "FutureWarning"):
+        table[exc] = BuiltinClass(exc, f"builtins.{exc}", "exception")
+    return table
+
+
+PY_TYPES = {"int": (int,), "float": (float,), "str": (str,), "bool": (bool,), "list": (list,), "tuple": (tuple,),
+            "dict": (dict,), "set": (set,), "frozenset": (frozenset,)}
+
+
+def check_instance(ev, obj, t) -> bool:
+    if isinstance(t, Intrinsic) and t.name in PY_TYPES:
+        if t.name == "int" and isinstance(obj, bool):
+            return False
+        if t.name == "dict" and isinstance(obj, Instance) and obj.storage is not None:
+            return True
+        return isinstance(obj, PY_TYPES[t.name])
+    if isinstance(t, (ClassValue, BuiltinClass)):
+        if isinstance(t, BuiltinClass):
+            if t.kind == "module_base":
+                return isinstance(obj, ModuleObj)
+            if t.qualname in ("torch.Tensor", "torch.nn.Parameter"):
+                return isinstance(obj, Tensor) and (t.qualname == "torch.Tensor" or obj.is_param)
+            if t.kind == "object" and t.qualname == "builtins.object":
+                return True
+        if isinstance(obj, (ModuleObj, Instance)):
+            return ev.issubclass(obj.cls, t)
+        return False
+    if t is None or isinstance(t, Unknown):
+        return False
+    return False

@@ -1,0 +1,107 @@
+"""Modules the evaluator models instead of reading: attributes of ``torch``, ``torch.nn``, ``math``,
+``functools``, ``copy`` and the other packages rules/externals.yaml names; builtin nn classes; YAML
+fallback classes of packages that are not installed.
+"""
+from __future__ import annotations
+
+import math
+import operator
+
+from analyzer.evaluate import torch_ops
+from analyzer.evaluate.core import _ClassMap
+from analyzer.evaluate.stdlib import _deepcopy, _math_fn, _partial
+from analyzer.evaluate.torch_functions import (
+    DTYPE_NAMES,
+    TORCH_SUBMODULES,
+    _identity_first,
+    _param,
+    _torch_fn,
+)
+from analyzer.evaluate.values import (
+    BuiltinClass,
+    DType,
+    ExternalModule,
+    Intrinsic,
+    Unknown,
+)
+
+
+def external_attr(ev, modname: str, name: str, span):
+    qual = f"{modname}.{name}"
+    modeled = ev.externals.modeled_class(qual)
+    if modeled is not None:
+        return modeled
+    if qual in TORCH_SUBMODULES:
+        return ExternalModule(qual)
+    if modname == "torch.nn" or modname.startswith("torch.nn.modules"):
+        rule = ev.nn_rules.get(name)
+        if rule is not None:
+            return nn_class(ev, name, rule)
+        cq = ev.nn_rules.containers.get(name)
+        if cq is not None:
+            return BuiltinClass(name, cq, "container", options={"bases": [ev.externals.modeled_class("torch.nn.Module")]})
+        if name == "Module":
+            return ev.externals.modeled_class("torch.nn.Module")
+        if name == "Parameter":
+            return Intrinsic("torch.nn.Parameter", _param)
+        return Unknown(f"torch.nn.{name} has no rule in rules/torch_nn.yaml", span, True)
+    if modname in ("torch.nn.parameter",) and name == "Parameter":
+        return Intrinsic("torch.nn.Parameter", _param)
+    if modname == "torch.nn.init" or (modname == "torch.nn.functional" and name.endswith("_")):
+        return _identity_first(qual)
+    if modname == "torch.nn.functional":
+        return Intrinsic(qual, lambda ev, a, k, s, q=qual: Unknown(f"{q}(...) result is not modeled", s))
+    if modname == "torch":
+        if name in DTYPE_NAMES:
+            return DType(torch_ops.DTYPES[name])
+        if name in ("Tensor",):
+            return BuiltinClass("Tensor", "torch.Tensor", "tensor")
+        if name in ("FloatTensor", "LongTensor"):
+            return _torch_fn(name)
+        return _torch_fn(name)
+    if modname == "math":
+        v = getattr(math, name, None)
+        if callable(v):
+            return _math_fn(name, v)
+        if isinstance(v, (int, float)):
+            return v
+    if modname == "functools":
+        if name == "partial":
+            return Intrinsic("functools.partial", _partial)
+        if name in ("wraps", "lru_cache", "cache"):
+            return Intrinsic(qual, lambda ev, a, k, s: _identity_first("decorator"))
+    if modname == "copy" and name in ("deepcopy", "copy"):
+        return Intrinsic(qual, _deepcopy)
+    if modname == "warnings" and name == "warn":
+        return Intrinsic(qual, lambda ev, a, k, s: None)
+    if modname == "operator":
+        v = getattr(operator, name, None)
+        if callable(v):
+            return _math_fn(name, v)
+    return Unknown(f"'{qual}' is not modeled", span, True)
+
+
+def nn_class(ev, name, rule) -> BuiltinClass:
+    cache = ev.__dict__.setdefault("_nn_classes", {})
+    cls = cache.get(rule.qualname)
+    if cls is None:
+        cls = BuiltinClass(rule.name, rule.qualname, "nn", rule, {"bases": [ev.externals.modeled_class("torch.nn.Module")]})
+        cache[rule.qualname] = cls
+    return cls
+
+
+def fallback_value(ev, qual, spec, span):
+    if spec.get("kind") == "module":
+        from analyzer.evaluate.fallbacks import fallback_class
+
+        return fallback_class(ev, qual, spec)
+    if spec.get("kind") == "class_map":
+        mapping = {}
+        for key, target in spec["entries"].items():
+            mod, _, attr = target.rpartition(".")
+            if mod.startswith("torch"):
+                mapping[key] = external_attr(ev, mod, attr, span)
+            else:
+                mapping[key] = Unknown(f"'{target}' (from the ACT2FN fallback) has no source here", span, True)
+        return _ClassMap(mapping)
+    return Unknown(f"fallback kind {spec.get('kind')!r} for '{qual}' is not usable here", span)

@@ -1,0 +1,190 @@
+"""``nn.Module`` semantics: registering children (``add_module``, containers' ``append``/``extend``/
+``update``), the module methods a constructor calls (``register_buffer``, ``named_modules``,
+``apply``...), and walks over the built tree.
+"""
+from __future__ import annotations
+
+from analyzer.evaluate.core import _err
+from analyzer.evaluate.kinds import _container_of
+from analyzer.evaluate.values import (
+    BoundMethod,
+    FunctionValue,
+    Instance,
+    Intrinsic,
+    ModuleObj,
+    Tensor,
+    Unknown,
+    type_name,
+)
+
+
+def add_module(ev, obj: ModuleObj, name, value, span):
+    ev.note_write(obj)
+    if not isinstance(name, str):
+        raise _err("W105", f"module name is not a known string ({getattr(name, 'reason', type_name(name))})", span)
+    if isinstance(value, Unknown):
+        ev.warn("W108", f"child '{name}' is an unknown value ({value.reason}); it is missing from the tree", span)
+        return
+    if value is not None and not isinstance(value, ModuleObj):
+        raise _err("W104", f"{type_name(value)} is not a Module subclass", span, "TypeError")
+    obj.params.pop(name, None) if name in obj.params and value is not None else None
+    obj.attrs.pop(name, None)
+    obj.modules[name] = value
+
+
+def container_init(ev, name, obj, args, kwargs, span):
+    if name in ("ModuleList", "ParameterList"):
+        items = args[0] if args else kwargs.get("modules", kwargs.get("values"))
+        if items is not None:
+            for i, m in enumerate(ev.iterate(items, span)):
+                if name == "ParameterList":
+                    obj.params[str(i)] = m
+                else:
+                    add_module(ev, obj, str(i), m, span)
+    elif name == "Sequential":
+        if len(args) == 1 and (isinstance(args[0], dict) or (isinstance(args[0], Instance) and args[0].storage is not None)):
+            src = args[0] if isinstance(args[0], dict) else args[0].storage
+            for k, m in src.items():
+                add_module(ev, obj, k, m, span)
+        else:
+            for i, m in enumerate(args):
+                add_module(ev, obj, str(i), m, span)
+    elif name in ("ModuleDict", "ParameterDict"):
+        items = args[0] if args else kwargs.get("modules", kwargs.get("parameters"))
+        if items is not None:
+            dict_update(ev, obj, name, items, span)
+
+
+def dict_update(ev, obj, name, items, span):
+    ev.note_write(obj)
+    if isinstance(items, Instance) and items.storage is not None:
+        items = items.storage
+    pairs = list(items.items()) if isinstance(items, dict) else list(ev.iterate(items, span))
+    for k, m in pairs:
+        if name == "ParameterDict":
+            obj.params[k] = m
+        else:
+            add_module(ev, obj, k, m, span)
+
+
+# ---------------------------------------------------------------------------------- attributes
+def _bind_member(ev, obj, owner, member, span):
+    if isinstance(member, FunctionValue):
+        if member.kind == "staticmethod":
+            return member
+        if member.kind == "classmethod":
+            return BoundMethod(obj.cls if isinstance(obj, (ModuleObj, Instance)) else obj, member)
+        if member.kind == "property":
+            return ev.call_function(member, [], {}, span, self_obj=obj)
+        return BoundMethod(obj, member)
+    return member
+
+
+MODULE_NEUTRAL = {"eval", "train", "requires_grad_", "to", "cuda", "cpu", "float", "half", "bfloat16", "double",
+                  "type", "apply", "zero_grad", "share_memory", "_init_weights"}
+
+
+def module_method(ev, obj: ModuleObj, name: str, span):
+    """Bound builtin nn.Module / container methods, or None."""
+    if name in MODULE_NEUTRAL:
+        return Intrinsic(name, lambda ev, a, k, s: obj)
+    if name == "register_buffer":
+        def register_buffer(ev, args, kwargs, s):
+            bname = args[0] if args else kwargs.get("name")
+            tensor = args[1] if len(args) > 1 else kwargs.get("tensor")
+            persistent = args[2] if len(args) > 2 else kwargs.get("persistent", True)
+            if not isinstance(bname, str):
+                raise _err("W105", "buffer name is not a known string", s)
+            if isinstance(tensor, Unknown):
+                ev.warn("W104", f"buffer '{bname}' has an unknown value ({tensor.reason})", s)
+                tensor = Tensor(None, "float32", why_unknown=tensor.reason)
+            elif tensor is not None and not isinstance(tensor, Tensor):
+                raise _err("W104", f"buffer '{bname}' must be a tensor or None, got {type_name(tensor)}", s, "TypeError")
+            if isinstance(tensor, Tensor) and tensor.shape is None:
+                ev.warn("W104", f"buffer '{bname}' shape unknown ({tensor.why_unknown or 'not derivable'})", s)
+            ev.note_write(obj)
+            obj.attrs.pop(bname, None)
+            obj.buffers[bname] = Tensor(tensor.shape, tensor.dtype, False, tensor.why_unknown) if tensor is not None else None
+            if isinstance(persistent, Unknown) or not persistent:
+                obj.non_persistent.add(bname)
+            else:
+                obj.non_persistent.discard(bname)
+        return Intrinsic(name, register_buffer)
+    if name == "register_parameter":
+        def register_parameter(ev, args, kwargs, s):
+            pname, p = args[0], args[1] if len(args) > 1 else kwargs.get("param")
+            if isinstance(p, Unknown):
+                ev.warn("W104", f"parameter '{pname}' has an unknown value ({p.reason})", s)
+                p = Tensor(None, "float32", True, p.reason)
+            ev.note_write(obj)
+            obj.params[pname] = p
+        return Intrinsic(name, register_parameter)
+    if name in ("add_module", "register_module"):
+        return Intrinsic(name, lambda ev, a, k, s: add_module(ev, obj, a[0] if a else k.get("name"), a[1] if len(a) > 1 else k.get("module"), s))
+    if name in ("parameters", "buffers", "children", "modules", "named_parameters", "named_buffers", "named_children", "named_modules"):
+        def listing(ev, args, kwargs, s, which=name):
+            items = walk_listing(obj, which)
+            return items
+        return Intrinsic(name, listing)
+    cont = _container_of(ev, obj)
+    if cont in ("ModuleList", "Sequential"):
+        if name == "append":
+            return Intrinsic(name, lambda ev, a, k, s: (add_module(ev, obj, str(len(obj.modules)), a[0], s), obj)[1])
+        if name == "extend":
+            def extend(ev, a, k, s):
+                for m in ev.iterate(a[0], s):
+                    add_module(ev, obj, str(len(obj.modules)), m, s)
+                return obj
+            return Intrinsic(name, extend)
+        if name == "insert":
+            def insert(ev, a, k, s):
+                idx, m = a
+                items = list(obj.modules.values())
+                items.insert(idx, m)
+                obj.modules = {}
+                for i, x in enumerate(items):
+                    add_module(ev, obj, str(i), x, s)
+            return Intrinsic(name, insert)
+    if cont in ("ModuleDict", "ParameterDict"):
+        store = obj.modules if cont == "ModuleDict" else obj.params
+        if name == "keys":
+            return Intrinsic(name, lambda ev, a, k, s: list(store))
+        if name == "values":
+            return Intrinsic(name, lambda ev, a, k, s: list(store.values()))
+        if name == "items":
+            return Intrinsic(name, lambda ev, a, k, s: list(store.items()))
+        if name == "update":
+            return Intrinsic(name, lambda ev, a, k, s: dict_update(ev, obj, cont, a[0], s))
+    if cont == "ParameterList" and name == "append":
+        return Intrinsic(name, lambda ev, a, k, s: (ev.note_write(obj), obj.params.__setitem__(str(len(obj.params)), a[0]))[1])
+    return None
+
+
+def walk_listing(obj: ModuleObj, which: str):
+    seen = set()
+    out = []
+
+    def rec(m, prefix):
+        if m.uid in seen:
+            return
+        seen.add(m.uid)
+        if which in ("modules", "named_modules"):
+            out.append((prefix, m) if which.startswith("named") else m)
+        if which in ("parameters", "named_parameters"):
+            for k, p in m.params.items():
+                if p is not None:
+                    out.append((prefix + k, p) if which.startswith("named") else p)
+        if which in ("buffers", "named_buffers"):
+            for k, b in m.buffers.items():
+                if b is not None:
+                    out.append((prefix + k, b) if which.startswith("named") else b)
+        for k, c in m.modules.items():
+            if c is not None:
+                rec(c, prefix + k + ".")
+
+    if which in ("children", "named_children"):
+        return [(k, c) if which == "named_children" else c for k, c in obj.modules.items() if c is not None]
+    rec(obj, "")
+    if which == "named_modules":
+        return [(k.rstrip("."), m) for k, m in out]
+    return out

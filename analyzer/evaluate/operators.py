@@ -1,0 +1,202 @@
+"""Python's operator protocols on modeled values: iteration, truth, comparisons and binary
+operators, on plain data (really computed, within size limits), tensors (shapes) and unknowns.
+"""
+from __future__ import annotations
+
+import libcst as cst
+
+from analyzer.evaluate import limits, torch_ops
+from analyzer.evaluate.core import _GROWING, _budget, _err, _Iter, _plain, range_len
+from analyzer.evaluate.kinds import _container_of
+from analyzer.evaluate.sizes import _charge_sizes, _size, _too_big
+from analyzer.evaluate.values import (
+    BuiltinClass,
+    ClassValue,
+    DType,
+    Instance,
+    ModuleObj,
+    Tensor,
+    Unknown,
+    type_name,
+)
+
+
+def iterate(ev, value, span):
+    if isinstance(value, range):
+        n = range_len(value)
+        if n > limits.MAX_SEQ:
+            raise _budget(f"loop over {n:,} items exceeds the limit of {limits.MAX_SEQ:,}", span)
+        return value
+    if isinstance(value, (list, tuple, str)):
+        if len(value) >= limits.ELEMENTS_PER_STEP:
+            ev.charge(len(value) // limits.ELEMENTS_PER_STEP, span)
+        return list(value)
+    if isinstance(value, (set, frozenset, dict)):
+        _charge_sizes(ev, (value,), span)
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    if isinstance(value, dict):
+        return list(value)
+    if isinstance(value, _Iter):
+        items, value.items = value.items, []
+        return items
+    if isinstance(value, Instance) and value.storage is not None:
+        return list(value.storage)
+    if isinstance(value, ModuleObj):
+        kind = _container_of(ev, value)
+        if kind == "ModuleDict":
+            return list(value.modules)
+        if kind in ("ParameterList",):
+            return [p for p in value.params.values()]
+        if kind:
+            return [m for m in value.modules.values() if m is not None]
+        raise _err("W104", f"'{type_name(value)}' module is not iterable", span, "TypeError")
+    if isinstance(value, Tensor):
+        if value.shape:
+            n = value.shape[0]
+            if not isinstance(n, int) or n > limits.MAX_SEQ:
+                raise _budget(f"iteration over a tensor of {n} rows exceeds the limit of {limits.MAX_SEQ:,}", span)
+            ev.charge(n, span)
+            return [Tensor(value.shape[1:], value.dtype) for _ in range(n)]
+        raise _err("W105", "cannot iterate over a tensor of unknown shape", span)
+    if isinstance(value, Unknown):
+        raise _err("W105", f"cannot iterate over an unknown value: {value.reason}", span)
+    raise _err("W104", f"'{type_name(value)}' object is not iterable", span, "TypeError")
+
+
+# ---------------------------------------------------------------------------------- truth, compare, operators
+def truth(ev, v, span) -> bool:
+    if isinstance(v, Unknown):
+        raise _err("W105", f"cannot decide the truth of an unknown value: {v.reason}", span)
+    if _plain(v) or v is Ellipsis:
+        return bool(v)
+    if isinstance(v, ModuleObj):
+        return len(v.modules) > 0 if _container_of(ev, v) else True
+    if isinstance(v, Instance) and v.storage is not None:
+        return bool(v.storage)
+    if isinstance(v, Tensor):
+        raise _err("W105", "the truth value of a tensor is not known statically", span)
+    return True
+
+
+def compare(ev, op, left, right, span):
+    if op is cst.Is:
+        if isinstance(left, Unknown) or isinstance(right, Unknown):
+            return Unknown((left if isinstance(left, Unknown) else right).reason, span)
+        return left is right or (left is None and right is None)
+    if op is cst.IsNot:
+        r = compare(ev, cst.Is, left, right, span)
+        return r if isinstance(r, Unknown) else not r
+    if op in (cst.In, cst.NotIn):
+        if isinstance(left, Unknown) or isinstance(right, Unknown):
+            return Unknown((left if isinstance(left, Unknown) else right).reason, span)
+        container = right
+        if isinstance(right, Instance) and right.storage is not None:
+            container = right.storage
+        elif isinstance(right, ModuleObj):
+            container = list(right.modules) if _container_of(ev, right) == "ModuleDict" else list(right.modules.values())
+        if isinstance(container, range) and not isinstance(left, int):
+            # Python scans the whole range for a non-int: answer as it would, without the scan
+            result = isinstance(left, float) and left.is_integer() and int(left) in container
+            return result if op is cst.In else not result
+        _charge_sizes(ev, (container,), span)
+        try:
+            result = left in container
+        except TypeError:
+            raise _err("W104", f"'in' not supported for {type_name(right)}", span, "TypeError") from None
+        return result if op is cst.In else not result
+    if isinstance(left, Unknown) or isinstance(right, Unknown):
+        return Unknown((left if isinstance(left, Unknown) else right).reason, span)
+    from analyzer.evaluate.core import CMPOPS
+
+    fn = CMPOPS[op]
+    if isinstance(left, Tensor) or isinstance(right, Tensor):
+        return Unknown("comparison involving a tensor's values", span)
+    if _plain(left) and _plain(right):
+        _charge_sizes(ev, (left, right), span)
+        try:
+            return fn(left, right)
+        except TypeError:
+            raise _err("W104", f"cannot compare {type_name(left)} with {type_name(right)}", span, "TypeError") from None
+    if op is cst.Equal:
+        return left is right
+    if op is cst.NotEqual:
+        return left is not right
+    raise _err("W104", f"cannot order {type_name(left)} and {type_name(right)}", span, "TypeError")
+
+
+def binop(ev, op, left, right, span, inplace=False):
+    lc, rc = left.__class__, right.__class__
+    if (lc is int or lc is float) and (rc is int or rc is float) and op is not cst.MatrixMultiply:
+        # the common case, fast: numbers
+        if lc is int and rc is int and op in _GROWING and _too_big(op, left, right):
+            return Unknown("arithmetic result too large to evaluate", span)
+        try:
+            return ev.BINOPS[op](left, right)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None
+    from analyzer.evaluate.core import BINOPS
+
+    if isinstance(left, Unknown):
+        return Unknown(left.reason, left.span)
+    if isinstance(right, Unknown):
+        return Unknown(right.reason, right.span)
+    if isinstance(left, Tensor) or isinstance(right, Tensor):
+        return tensor_binop(op, left, right)
+    if isinstance(left, list) and isinstance(right, list) and op is cst.Add and inplace:
+        if len(left) + len(right) > limits.MAX_SEQ:
+            return Unknown("list too large to evaluate", span)
+        _charge_sizes(ev, (right,), span)
+        ev.note_write(left)  # in place, as Python's list +=
+        left.extend(right)
+        return left
+    if isinstance(left, Instance) and left.storage is not None and op is cst.BitOr and isinstance(right, dict):
+        return {**left.storage, **right}
+    if not (_plain(left) and _plain(right)):
+        raise _err("W104", f"operator on {type_name(left)} and {type_name(right)} is not modeled", span, "TypeError")
+    if _too_big(op, left, right):
+        return Unknown("arithmetic result too large to evaluate", span)
+    if op is cst.Multiply and isinstance(left, int) and not isinstance(left, bool) and _size(right):
+        ev.charge(_size(right) * max(left, 0) // limits.ELEMENTS_PER_STEP, span)
+    elif op is cst.Multiply and isinstance(right, int) and not isinstance(right, bool) and _size(left):
+        ev.charge(_size(left) * max(right, 0) // limits.ELEMENTS_PER_STEP, span)
+    else:
+        _charge_sizes(ev, (left, right), span)
+    fn = BINOPS.get(op)
+    if fn is None:
+        raise _err("W104", "operator '@' on plain values", span, "TypeError")
+    try:
+        return fn(left, right)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None
+
+
+def tensor_binop(op, left, right):
+    lt, rt = isinstance(left, Tensor), isinstance(right, Tensor)
+    if lt and rt:
+        shape = torch_ops.broadcast(left.shape, right.shape)
+        dtype = torch_ops.promote(left.dtype, right.dtype)
+    else:
+        t, other = (left, right) if lt else (right, left)
+        shape = t.shape
+        dtype = t.dtype
+        if isinstance(other, float) and torch_ops.FLOAT_RANK.get(dtype, 6) < 5:
+            dtype = "float32"
+    if op is cst.Divide and torch_ops.FLOAT_RANK.get(dtype, 6) < 5:
+        dtype = "float32"
+    if op is cst.MatrixMultiply:
+        shape = None
+    return Tensor(shape, dtype)
+
+
+def to_str(ev, v):
+    if isinstance(v, (ClassValue, BuiltinClass)):
+        return f"<class '{v.qualname}'>"
+    if isinstance(v, ModuleObj):
+        return f"{type_name(v)}(...)"
+    if isinstance(v, DType):
+        return f"torch.{v.name}"
+    return f"<{type_name(v)}>"

@@ -1,0 +1,223 @@
+"""Shape rules for the tensor operations that appear in ``__init__`` bodies: creation ops
+(zeros, ones, empty, randn, arange, full, tensor...), elementwise maths, dtype casts and views.
+
+No torch import: a tensor is a ``Tensor(shape, dtype)``. An op outside these rules yields a tensor
+of unknown shape that names the op, so a buffer or parameter built from it is reported, not guessed.
+"""
+from __future__ import annotations
+
+import math
+
+from analyzer.evaluate.values import DType, Tensor, Unknown
+
+DTYPES = {
+    "float32": "float32", "float": "float32", "float64": "float64", "double": "float64",
+    "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64", "long": "int64",
+    "int32": "int32", "int": "int32", "int16": "int16", "int8": "int8", "uint8": "uint8", "bool": "bool",
+    "complex64": "complex64", "cfloat": "complex64",
+}
+FLOAT_RANK = {"bool": 0, "uint8": 1, "int8": 1, "int16": 2, "int32": 3, "int64": 4,
+              "float16": 5, "bfloat16": 5, "float32": 6, "float64": 7, "complex64": 8}
+ELEMENTWISE = {"sqrt", "rsqrt", "exp", "log", "log2", "log10", "sin", "cos", "tan", "tanh", "sigmoid", "abs",
+               "neg", "reciprocal", "floor", "ceil", "round", "clamp", "clip", "pow", "square", "erf", "relu",
+               "exp2", "expm1", "log1p", "sign", "trunc", "frac", "gelu", "silu", "softmax", "log_softmax",
+               "nan_to_num", "sub", "add", "mul", "div", "true_divide", "maximum", "minimum", "where"}
+CREATION = {"zeros", "ones", "empty", "randn", "rand", "full", "normal"}
+SAME_SHAPE_METHODS = {"float", "double", "half", "bfloat16", "long", "int", "bool", "to", "type", "contiguous",
+                      "clone", "detach", "cpu", "cuda", "requires_grad_", "normal_", "uniform_", "zero_", "fill_",
+                      "copy_", "clamp_", "mul_", "add_", "div_", "sub_", "exp", "log", "sqrt", "rsqrt", "abs",
+                      "neg", "sigmoid", "tanh", "sin", "cos", "reciprocal", "pow", "clamp", "square", "floor",
+                      "ceil", "round", "float_", "trunc_normal_", "exponential_", "masked_fill", "masked_fill_"}
+CAST = {"float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16", "long": "int64",
+        "int": "int32", "bool": "bool"}
+
+
+def dtype_of(value, default: str | None = None) -> str | None:
+    if isinstance(value, DType):
+        return value.name
+    if isinstance(value, str):
+        return DTYPES.get(value, default)
+    return default
+
+
+def promote(a: str, b: str) -> str:
+    return a if FLOAT_RANK.get(a, 6) >= FLOAT_RANK.get(b, 6) else b
+
+
+def scalar_dtype(x) -> str:
+    if isinstance(x, bool):
+        return "bool"
+    if isinstance(x, int):
+        return "int64"
+    return "float32"
+
+
+def shape_from_args(args: list) -> tuple | None:
+    """torch.zeros(2, 3), torch.zeros((2, 3)), torch.zeros([2, 3]) -> (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = list(args[0])
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        return tuple(args)
+    return None
+
+
+def broadcast(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a is None or b is None:
+        return None
+    out = []
+    for x, y in zip(reversed(a), reversed(b)):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            return None
+    longer = a if len(a) > len(b) else b
+    out.extend(reversed(longer[: abs(len(a) - len(b))]))
+    return tuple(reversed(out))
+
+
+def unknown_tensor(op: str) -> Tensor:
+    return Tensor(None, "float32", why_unknown=f"no shape rule for {op}")
+
+
+def creation(op: str, args: list, kwargs: dict) -> Tensor:
+    if op == "full":
+        shape = shape_from_args(args[:1])
+        fill = args[1] if len(args) > 1 else kwargs.get("fill_value", 0.0)
+        default = scalar_dtype(fill) if not isinstance(fill, Unknown) else "float32"
+    else:
+        shape = shape_from_args(args if "size" not in kwargs else [kwargs["size"]])
+        default = "float32"
+    t = Tensor(shape, dtype_of(kwargs.get("dtype"), default))
+    if shape is None:
+        t.why_unknown = f"torch.{op} size is not a known list of integers"
+    return t
+
+
+def arange(args: list, kwargs: dict) -> Tensor:
+    vals = [a for a in args if not isinstance(a, (DType,))]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) or not 1 <= len(vals) <= 3:
+        return Tensor(None, dtype_of(kwargs.get("dtype"), "int64"), why_unknown="torch.arange bounds are not known")
+    start, end, step = (0, vals[0], 1) if len(vals) == 1 else (vals[0], vals[1], vals[2] if len(vals) == 3 else 1)
+    start = kwargs.get("start", start)
+    end = kwargs.get("end", end)
+    step = kwargs.get("step", step)
+    if step == 0:
+        return Tensor(None, "int64", why_unknown="torch.arange step is zero")
+    n = max(0, math.ceil((end - start) / step))
+    default = "int64" if all(isinstance(v, int) for v in (start, end, step)) else "float32"
+    return Tensor((n,), dtype_of(kwargs.get("dtype"), default))
+
+
+def linspace(args: list, kwargs: dict) -> Tensor:
+    steps = args[2] if len(args) > 2 else kwargs.get("steps")
+    return Tensor((steps,) if isinstance(steps, int) else None, dtype_of(kwargs.get("dtype"), "float32"))
+
+
+def from_data(data, kwargs: dict) -> Tensor:
+    def shape_of(x):
+        if isinstance(x, (list, tuple)):
+            if not x:
+                return (0,)
+            inner = shape_of(x[0])
+            return None if inner is None else (len(x),) + inner
+        if isinstance(x, (int, float, bool)):
+            return ()
+        if isinstance(x, Tensor):
+            return x.shape
+        return None
+
+    def first(x):
+        while isinstance(x, (list, tuple)) and x:
+            x = x[0]
+        return x
+
+    leaf = first(data)
+    default = leaf.dtype if isinstance(leaf, Tensor) else scalar_dtype(leaf) if isinstance(leaf, (int, float)) else "float32"
+    return Tensor(shape_of(data), dtype_of(kwargs.get("dtype"), default))
+
+
+def view(shape: tuple | None, new: list) -> tuple | None:
+    if len(new) == 1 and isinstance(new[0], (tuple, list)):
+        new = list(new[0])
+    if shape is None or not all(isinstance(d, int) for d in new):
+        return None
+    total = math.prod(shape)
+    if new.count(-1) == 1:
+        known = math.prod(d for d in new if d != -1)
+        if known == 0 or total % known:
+            return None
+        new = [total // known if d == -1 else d for d in new]
+    return tuple(new) if math.prod(new) == total else None
+
+
+def expand(shape: tuple | None, new: list) -> tuple | None:
+    if len(new) == 1 and isinstance(new[0], (tuple, list)):
+        new = list(new[0])
+    if shape is None or not all(isinstance(d, int) for d in new) or len(new) < len(shape):
+        return None
+    lead = len(new) - len(shape)
+    out = list(new[:lead])
+    for d, n in zip(shape, new[lead:]):
+        out.append(d if n == -1 else n)
+    return tuple(out)
+
+
+def norm_dim(d: int, rank: int) -> int:
+    return d + rank if d < 0 else d
+
+
+def method(t: Tensor, name: str, args: list, kwargs: dict):
+    """Tensor.<name>(*args, **kwargs): a Tensor, a plain value, or None when not modeled."""
+    s = t.shape
+    if name in CAST:
+        return Tensor(s, CAST[name], t.is_param)
+    if name in ("to", "type"):
+        dt = next((dtype_of(a) for a in list(args) + [kwargs.get("dtype")] if dtype_of(a)), None)
+        return Tensor(s, dt or t.dtype)
+    if name in SAME_SHAPE_METHODS:
+        return Tensor(s, t.dtype, t.is_param if name.endswith("_") else False)
+    if name in ("view", "reshape"):
+        return Tensor(view(s, list(args)), t.dtype)
+    if name in ("expand",):
+        return Tensor(expand(s, list(args)), t.dtype)
+    if name in ("repeat",) and s is not None:
+        reps = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
+        if all(isinstance(r, int) for r in reps) and len(reps) >= len(s):
+            padded = (1,) * (len(reps) - len(s)) + s
+            return Tensor(tuple(a * b for a, b in zip(padded, reps)), t.dtype)
+    if name == "unsqueeze" and s is not None and args and isinstance(args[0], int):
+        d = norm_dim(args[0], len(s) + 1)
+        return Tensor(s[:d] + (1,) + s[d:], t.dtype)
+    if name == "squeeze" and s is not None:
+        if not args:
+            return Tensor(tuple(d for d in s if d != 1), t.dtype)
+        d = norm_dim(args[0], len(s))
+        return Tensor(s[:d] + s[d + 1 :] if s[d] == 1 else s, t.dtype)
+    if name in ("transpose", "swapaxes") and s is not None and len(args) == 2:
+        a, b = (norm_dim(x, len(s)) for x in args)
+        lst = list(s)
+        lst[a], lst[b] = lst[b], lst[a]
+        return Tensor(tuple(lst), t.dtype)
+    if name == "t" and s is not None and len(s) == 2:
+        return Tensor((s[1], s[0]), t.dtype)
+    if name == "permute" and s is not None:
+        dims = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
+        if sorted(norm_dim(d, len(s)) for d in dims) == list(range(len(s))):
+            return Tensor(tuple(s[norm_dim(d, len(s))] for d in dims), t.dtype)
+    if name == "flatten" and s is not None:
+        start = norm_dim(args[0] if args else kwargs.get("start_dim", 0), len(s)) if s else 0
+        end = norm_dim(args[1] if len(args) > 1 else kwargs.get("end_dim", -1), len(s)) if s else 0
+        return Tensor(s[:start] + (math.prod(s[start : end + 1]),) + s[end + 1 :], t.dtype)
+    if name == "size":
+        if s is None:
+            return None
+        return s[args[0]] if args else tuple(s)
+    if name == "dim":
+        return len(s) if s is not None else None
+    if name == "numel":
+        return math.prod(s) if s is not None else None
+    if name in ("item", "tolist"):
+        return None
+    return None

@@ -1,8 +1,0 @@
-"""Module families: one registry (registry.py) of pure SymPy formulations, one file per group.
-
-Importing this package registers every family. Only the costs path imports it (it pulls in
-SymPy); the ``tree`` command never does.
-"""
-from analyzer.formulas import (activations, containers, conv, decoder, embedding, linear, mlp, norms,  # noqa: F401
-                               projector, vit, vit_windowed)
-from analyzer.formulas.registry import REGISTRY, FamilyError, family, get, inclusive  # noqa: F401

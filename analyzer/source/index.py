@@ -1,0 +1,363 @@
+"""The source index, without LibCST: finding source files (the analyzed folder's package root,
+imported packages on the search path), reading them, and indexing each with the standard
+library's ``ast``: top-level bindings, class members and their line ranges, never executed.
+LibCST parses a definition only when the evaluator needs it (``SourceFile.snippet``, see
+analyzer/source/parse.py). Importing this module stays cheap, so a child process can index files
+while its parent imports LibCST (analyzer/prefetch.py).
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+
+
+@dataclass
+class Binding:
+    """Where a top-level (or class-level) name is bound."""
+
+    kind: str  # "class" | "def" | "assign" | "import" | "from"
+    start: int  # first line (decorators included)
+    end: int
+    conditional: bool = False
+    # for imports
+    module: str | None = None  # absolute or relative (leading dots) module path
+    attr: str | None = None  # for "from" imports: the imported name
+
+
+@dataclass
+class ClassFacts:
+    name: str
+    start: int
+    end: int
+    bases_src: list[str]
+    members: dict[str, Binding] = field(default_factory=dict)  # methods and class attributes
+
+
+@dataclass
+class ModuleFacts:
+    bindings: dict[str, list[Binding]]
+    classes: dict[str, ClassFacts]
+    # (start, end) lines -> the ``ast`` statements on those lines (absolute line numbers); the
+    # evaluator's parse guard and the span positions reuse them instead of parsing again
+    statements: dict[tuple[int, int], list] = field(default_factory=dict)
+
+
+def _binding_row(b: Binding) -> list:
+    return [b.kind, b.start, b.end, b.conditional, b.module, b.attr]
+
+
+def _binding(row) -> Binding:
+    kind, start, end, conditional, module, attr = row
+    if not (isinstance(kind, str) and type(start) is int and type(end) is int and isinstance(conditional, bool)
+            and (module is None or isinstance(module, str)) and (attr is None or isinstance(attr, str))):
+        raise ValueError("bad binding")
+    return Binding(kind, start, end, conditional, module, attr)
+
+
+def facts_to_json(facts: ModuleFacts) -> dict:
+    """The index of a file as plain data, for the per-file cache (the ``ast`` statements stay out)."""
+    return {
+        "bindings": {name: [_binding_row(b) for b in bs] for name, bs in facts.bindings.items()},
+        "classes": {name: [c.start, c.end, c.bases_src, {m: _binding_row(b) for m, b in c.members.items()}]
+                    for name, c in facts.classes.items()},
+    }
+
+
+def facts_from_json(data: dict) -> ModuleFacts:
+    """``facts_to_json`` reversed; raises ValueError (or TypeError) on anything of the wrong shape."""
+    bindings = {name: [_binding(r) for r in rows] for name, rows in data["bindings"].items()}
+    classes = {}
+    for name, (start, end, bases, members) in data["classes"].items():
+        if type(start) is not int or type(end) is not int or not all(isinstance(b, str) for b in bases):
+            raise ValueError("bad class")
+        classes[name] = ClassFacts(name, start, end, list(bases), {m: _binding(r) for m, r in members.items()})
+    return ModuleFacts(bindings, classes)
+
+
+def _bind_target_names(target: ast.AST, out: list[str]) -> None:
+    if isinstance(target, ast.Name):
+        out.append(target.id)
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for t in target.elts:
+            _bind_target_names(t, out)
+    elif isinstance(target, ast.Starred):
+        _bind_target_names(target.value, out)
+
+
+def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool,
+                      nodes: dict) -> None:
+    for st in stmts:
+        start = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
+        end = st.end_lineno or st.lineno
+        nodes.setdefault((start, end), []).append(st)
+        if isinstance(st, ast.ClassDef):
+            bindings.setdefault(st.name, []).append(Binding("class", start, end, conditional))
+            cf = ClassFacts(st.name, start, end, [ast.unparse(b) for b in st.bases])
+            member_bindings: dict[str, list[Binding]] = {}
+            _index_statements(st.body, member_bindings, {}, False, nodes)
+            cf.members = {k: v[-1] for k, v in member_bindings.items()}
+            classes[st.name] = cf
+        elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bindings.setdefault(st.name, []).append(Binding("def", start, end, conditional))
+        elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+            names: list[str] = []
+            for t in targets:
+                _bind_target_names(t, names)
+            if isinstance(st, ast.AnnAssign) and st.value is None:
+                continue
+            for n in names:
+                bindings.setdefault(n, []).append(Binding("assign", start, end, conditional))
+        elif isinstance(st, ast.Import):
+            for alias in st.names:
+                if alias.asname:
+                    bindings.setdefault(alias.asname, []).append(
+                        Binding("import", start, end, conditional, module=alias.name)
+                    )
+                else:
+                    top = alias.name.split(".")[0]
+                    bindings.setdefault(top, []).append(Binding("import", start, end, conditional, module=top))
+        elif isinstance(st, ast.ImportFrom):
+            mod = "." * st.level + (st.module or "")
+            for alias in st.names:
+                if alias.name == "*":
+                    continue
+                bindings.setdefault(alias.asname or alias.name, []).append(
+                    Binding("from", start, end, conditional, module=mod, attr=alias.name)
+                )
+        elif isinstance(st, ast.If):
+            _index_statements(st.body, bindings, classes, True, nodes)
+            _index_statements(st.orelse, bindings, classes, True, nodes)
+        elif isinstance(st, ast.Try):
+            _index_statements(st.body, bindings, classes, True, nodes)
+            for h in st.handlers:
+                _index_statements(h.body, bindings, classes, True, nodes)
+            _index_statements(st.orelse, bindings, classes, True, nodes)
+            _index_statements(st.finalbody, bindings, classes, conditional, nodes)
+        elif isinstance(st, ast.With):
+            _index_statements(st.body, bindings, classes, conditional, nodes)
+
+
+def index_module(text: str, display: str) -> ModuleFacts:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        raise AnalyzerError(
+            Diagnostic(
+                "E001",
+                f"syntax error: {exc.msg}",
+                SourceSpan(display, exc.lineno or 0, max((exc.offset or 1) - 1, 0)),
+            )
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise AnalyzerError(Diagnostic("E001", f"cannot parse: {type(exc).__name__}", SourceSpan(display))) from None
+    bindings: dict[str, list[Binding]] = {}
+    classes: dict[str, ClassFacts] = {}
+    nodes: dict = {}
+    _index_statements(tree.body, bindings, classes, False, nodes)
+    return ModuleFacts(bindings, classes, nodes)
+
+
+class SourceFile:
+    """One Python file: its dotted module name, display path, index and parsed snippets."""
+
+    def __init__(self, path: Path, module: str, display: str, is_package: bool, local: bool):
+        self.path = path
+        self.module = module
+        self.display = display
+        self.is_package = is_package  # an __init__.py
+        self.local = local  # inside the analyzed folder's package
+        self.facts_cache = False  # read and write this file's index in the per-file facts cache
+        self._text: str | None = None
+        self.sha256: str | None = None  # of the bytes read, for the result cache
+        # (start, end) -> the ``ast`` statements of a snippet (absolute line numbers), once checked
+        self.ast_trees: dict = {}  # (start, end) -> (ast statements, base): file line = their line + base
+        self._lines: list[str] | None = None
+        self._facts: ModuleFacts | None = None
+        self._snippets: dict = {}  # (start, end) -> sources.Snippet
+
+    @property
+    def package(self) -> str:
+        """The package used to resolve relative imports from this file."""
+        if self.is_package:
+            return self.module
+        return self.module.rpartition(".")[0]
+
+    def text(self) -> str:
+        if self._text is None:
+            try:
+                raw = self.path.read_bytes()
+                self.sha256 = hashlib.sha256(raw).hexdigest()
+            except OSError as exc:
+                raise AnalyzerError(
+                    Diagnostic("E002", f"cannot read source file: {exc.strerror or exc}", SourceSpan(self.display))
+                ) from None
+            try:
+                self._text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise AnalyzerError(
+                    Diagnostic("E001", f"source is not valid UTF-8 (byte {exc.start})", SourceSpan(self.display))
+                ) from None
+        return self._text
+
+    def lines(self) -> list[str]:
+        """The text's lines as the tokenizer counts them (``split_lines``), each with its line break."""
+        if self._lines is None:
+            self._lines = split_lines(self.text())
+        return self._lines
+
+    def facts(self) -> ModuleFacts:
+        if self._facts is None:
+            text = self.text()
+            if self.facts_cache:
+                from analyzer import cache
+
+                data = cache.load_facts(self.sha256)
+                if data is not None:
+                    try:
+                        self._facts = facts_from_json(data)
+                    except (KeyError, TypeError, ValueError, AttributeError):
+                        self._facts = None  # of the wrong shape: indexed again and overwritten
+            if self._facts is None:
+                self._facts = index_module(text, self.display)
+                if self.facts_cache:
+                    from analyzer import cache
+
+                    cache.store_facts(self.sha256, facts_to_json(self._facts))
+        return self._facts
+
+    def snippet(self, start: int, end: int):
+        """Lines start..end (1-based, inclusive) parsed as one statement with LibCST (a ``Snippet``)."""
+        key = (start, end)
+        snip = self._snippets.get(key)
+        if snip is None:
+            from analyzer.source.parse import parse_snippet  # LibCST: only when a definition is evaluated
+
+            snip = self._snippets[key] = parse_snippet(self, start, end)
+        return snip
+
+
+class SourceIndex:
+    """Resolves dotted module names to files: the analyzed package first, then the search path."""
+
+    def __init__(self, src_dir: Path, search_paths: list[Path] | tuple = (), site_packages: bool = True,
+                 facts_cache: bool = False):
+        self.src_dir = src_dir
+        self.facts_cache = facts_cache
+        top = src_dir
+        while (top / "__init__.py").is_file() and (top.parent / "__init__.py").is_file():
+            top = top.parent
+        if (src_dir / "__init__.py").is_file():
+            self.base = top.parent  # the directory that plays sys.path's role for the local package
+            rel = src_dir.relative_to(self.base)
+            self.local_package = ".".join(rel.parts)
+        else:
+            self.base = src_dir  # an anonymous folder: files are top-level modules (file stems)
+            self.local_package = ""
+        self.roots: list[Path] = [Path(p).resolve() for p in search_paths]
+        if site_packages:
+            self.roots += [
+                Path(p).resolve() for p in sys.path
+                if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd().resolve()
+            ]
+        self._files: dict[str, SourceFile | None] = {}
+
+    def files_read(self) -> list[tuple[str, str]]:
+        """(absolute path, sha256) of every source file whose text was read, sorted."""
+        return sorted({(str(f.path), f.sha256) for f in self._files.values() if f is not None and f.sha256})
+
+    def packages_read(self) -> dict[str, str]:
+        """{top-level package: version} of the installed packages whose source was read; the
+        version comes from the package's ``__version__`` literal, read statically."""
+        out = {}
+        for f in self._files.values():
+            if f is None or f.local or not f.sha256:
+                continue
+            top = f.module.split(".")[0]
+            if top in out:
+                continue
+            version = "unknown version"
+            root = f.path
+            for _ in range(f.module.count(".") + (1 if f.is_package else 0)):
+                root = root.parent
+            init = root / "__init__.py" if f.module.count(".") or f.is_package else None
+            try:
+                text = init.read_text(encoding="utf-8", errors="replace") if init and init.is_file() else ""
+            except OSError:
+                text = ""
+            m = _VERSION.search(text)
+            if m:
+                version = m.group(1)
+            out[top] = version
+        return dict(sorted(out.items()))
+
+    def local_module_name(self, stem: str) -> str:
+        return f"{self.local_package}.{stem}" if self.local_package else stem
+
+    def find(self, module: str) -> SourceFile | None:
+        if module in self._files:
+            return self._files[module]
+        found = self._find_in(self.base, module, local=True)
+        if found is None and not (self.local_package and module.split(".")[0] == self.local_package.split(".")[0]):
+            for root in self.roots:
+                found = self._find_in(root, module, local=False)
+                if found is not None:
+                    break
+        if found is not None:
+            found.facts_cache = self.facts_cache
+        self._files[module] = found
+        return found
+
+    def _find_in(self, root: Path, module: str, local: bool) -> SourceFile | None:
+        parts = module.split(".")
+        if not all(p.isidentifier() for p in parts):
+            return None
+        d = root.joinpath(*parts)
+        for path, is_pkg in ((d / "__init__.py", True), (d.with_suffix(".py"), False)):
+            try:
+                if path.is_file():
+                    resolved = path.resolve()
+                    inside = resolved.is_relative_to(self.src_dir)
+                    display = str(resolved.relative_to(self.src_dir)) if inside else str(path.relative_to(root))
+                    return SourceFile(resolved, module, display, is_pkg, inside)
+            except OSError:
+                return None
+        return None
+
+
+_VERSION = re.compile(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", re.M)
+
+
+# \r, and what str.splitlines also splits on but the tokenizer does not
+_UNUSUAL_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE_BREAK = re.compile(r"(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer (and ``ast`` line numbers) count them: only \\r\\n, \\r and
+    \\n end a line (``str.splitlines`` also splits on form feeds and \\u2028)."""
+    if not _UNUSUAL_BREAKS.search(text):
+        return text.splitlines(keepends=True)  # the common case, ten times faster
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def resolve_relative(importer: SourceFile, target: str) -> str:
+    """Absolute module name of ``target`` (which may start with dots) imported from ``importer``."""
+    if not target.startswith("."):
+        return target
+    level = len(target) - len(target.lstrip("."))
+    rest = target[level:]
+    base = importer.package.split(".") if importer.package else []
+    if level - 1 > len(base):
+        return rest  # beyond the top; the caller reports it as unresolved
+    base = base[: len(base) - (level - 1)] if level > 1 else base
+    return ".".join([*base, rest] if rest else base).strip(".")
