@@ -4,7 +4,7 @@ tensors, plain Python values (their real methods on plain data) and external mod
 """
 from __future__ import annotations
 
-from analyzer.evaluate import torch_ops
+from analyzer.evaluate import tensor_values, torch_ops
 from analyzer.evaluate.configs import _config_class_info, _to_attrdict
 from analyzer.evaluate.construction import builtin_init
 from analyzer.evaluate.core import _PLAIN_TYPES, _ClassMap, _err
@@ -148,8 +148,14 @@ def get_attribute(ev, obj, name, span):
             return tuple(obj.shape) if obj.shape is not None else Unknown("shape of a tensor of unknown shape", span)
         if name == "dtype":
             return DType(obj.dtype)
-        if name in ("data", "T"):
-            return Tensor(obj.shape if name == "data" else (tuple(reversed(obj.shape)) if obj.shape else obj.shape), obj.dtype, obj.is_param and name == "data")
+        if name in ("data", "T", "mT"):
+            if name == "data":
+                out = Tensor(obj.shape, obj.dtype, obj.is_param)
+                out.recipe = tensor_values.recipe_of(obj)
+            else:
+                out = torch_ops.method(obj, "permute", list(range(len(obj.shape)))[::-1], {}) if obj.shape is not None \
+                    else Tensor(None, obj.dtype)
+            return tensor_values.share_cell(obj, out)
         if name in ("device",):
             return "meta"
         if name == "requires_grad":
@@ -158,6 +164,8 @@ def get_attribute(ev, obj, name, span):
             return len(obj.shape) if obj.shape is not None else Unknown("ndim of unknown shape", span)
 
         def tmethod(ev, args, kwargs, s, n=name):
+            if n.endswith("_"):
+                ev.note_write(obj)  # in place
             r = torch_ops.method(obj, n, list(args), dict(kwargs))
             if r is None:
                 return Unknown(f"Tensor.{n}(...) is not shape-modeled", s)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from analyzer.evaluate.configs import dict_from_args
+from analyzer.evaluate import tensor_values
 from analyzer.evaluate.core import _err, _err_raise, _Iter
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.sizes import _charge_sizes, _huge_int_result
@@ -214,14 +215,22 @@ def python_builtins(ev) -> dict:
     def b_callable(ev, args, kwargs, span):
         return isinstance(args[0], (FunctionValue, Intrinsic, ClassValue, BuiltinClass, PartialValue, BoundMethod))
 
+    def tensor_scalar(t, what, span):
+        x = tensor_values.item(t)
+        if x is None:
+            return Unknown(f"{what}() of a tensor: {tensor_values.why_no_value(t)}", span)
+        return x
+
     def b_int(ev, args, kwargs, span):
         if args and isinstance(args[0], Tensor):
-            return Unknown("int() of a tensor value", span)
+            x = tensor_scalar(args[0], "int", span)
+            return x if isinstance(x, Unknown) else int(x)
         return plain_fn("int", int).fn(ev, args, kwargs, span)
 
     def b_float(ev, args, kwargs, span):
         if args and isinstance(args[0], Tensor):
-            return Unknown("float() of a tensor value", span)
+            x = tensor_scalar(args[0], "float", span)
+            return x if isinstance(x, Unknown) else float(x)
         return plain_fn("float", float).fn(ev, args, kwargs, span)
 
     table = {

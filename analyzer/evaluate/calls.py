@@ -30,7 +30,6 @@ from analyzer.evaluate.values import (
     Intrinsic,
     ModuleObj,
     PartialValue,
-    Tensor,
     Unknown,
     type_name,
 )
@@ -206,12 +205,7 @@ class CallsMixin:
         base = self.builtin_kind(cls)
         kind = base.kind if base is not None else "object"
         if kind == "tensor":  # torch.Tensor(data) / torch.Tensor(*sizes): float32
-            data = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
-            t = torch_ops.from_data(list(data), {})
-            if len(args) != 1 or not isinstance(args[0], (list, tuple)):
-                t = Tensor(torch_ops.shape_from_args(list(args)), "float32")
-            t.dtype = "float32"
-            return t
+            return torch_ops.legacy("Tensor", list(args), dict(kwargs))
         if kind == "exception":
             return ExceptionValue(cls.name, str(args[0]) if args and is_plain(args[0]) else "")
         if kind in ("nn", "container", "module_base", "hf_model", "fallback_module"):

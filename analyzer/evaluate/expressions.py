@@ -168,10 +168,12 @@ class ExpressionsMixin:
         for comp in node.comparisons:
             right = self.eval(comp.comparator, frame)
             result = compare(self, type(comp.operator), left, right, self.span(node, frame))
-            if isinstance(result, Unknown) or not result:
+            if len(node.comparisons) == 1 or isinstance(result, Unknown):
+                return result  # a single comparison is its result (a tensor stays a tensor)
+            if not self.truth(result, self.span(node, frame)):
                 return result
             left = right
-        return True
+        return result
 
     def e_ifexp(self, node, frame):
         test = self.eval(node.test, frame)

@@ -3,6 +3,7 @@ containers (ModuleList, Sequential, ModuleDict), dicts of classes, plain sequenc
 """
 from __future__ import annotations
 
+from analyzer.evaluate import tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _ClassMap, _err
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import add_module
@@ -111,7 +112,7 @@ def get_item(ev, obj, key, span):
             raise _err("W101", f"key {key!r} not found", span, "KeyError")
         raise _err("W104", f"'{type_name(obj)}' object is not subscriptable", span, "TypeError")
     if isinstance(obj, Tensor):
-        return Tensor(None, obj.dtype, why_unknown="tensor indexing is not shape-modeled")
+        return tensor_index(obj, key)
     if isinstance(obj, (ClassValue, BuiltinClass, Intrinsic, ExternalModule)):
         return Unknown("a type subscription (annotation)", span)
     if isinstance(obj, (list, tuple, str, dict, range)):
@@ -150,6 +151,8 @@ def set_item(ev, obj, key, value, span):
             raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None
         return
     if isinstance(obj, Tensor):
+        ok = isinstance(value, (Tensor, int, float, bool))
+        tensor_values.changed_in_place(obj, "setitem" if ok else None, obj, key, value)
         return
     raise _err("W104", f"'{type_name(obj)}' does not support item assignment", span, "TypeError")
 
@@ -163,3 +166,23 @@ def del_item(ev, obj, key, span):
             pass
     elif isinstance(obj, ModuleObj):
         obj.modules.pop(str(key), None)
+
+
+def tensor_index(t: Tensor, key) -> Tensor:
+    """``t[key]``: basic indexing (ints, slices, None, ...) and one index tensor or list."""
+    parts = key if isinstance(key, tuple) else (key,)
+    index_shapes = {}
+    for i, k in enumerate(parts):
+        if isinstance(k, Tensor):
+            index_shapes[i] = k.shape if k.dtype != "bool" else None
+        elif isinstance(k, list):
+            index_shapes[i] = torch_ops.from_data(k, {}).shape
+    if any(isinstance(k, Unknown) for k in parts):
+        return Tensor(None, t.dtype, why_unknown="tensor index is unknown")
+    try:
+        shape = tensor_shapes.getitem(t.shape, key, index_shapes)
+    except (TypeError, ValueError, IndexError):
+        shape = None
+    out = Tensor(shape, t.dtype, why_unknown=None if shape is not None else "tensor indexing with this key is not shape-modeled")
+    out.recipe = tensor_values.make(shape, "getitem", t, key)
+    return tensor_values.share_cell(t, out)

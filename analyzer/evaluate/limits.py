@@ -16,6 +16,7 @@ MAX_PARSE_COST = 50_000  # sum of syntax node depths of one definition handed to
 MAX_DEFINITION_LINES = 5_000  # longer definitions are refused without parsing them at all
 MAX_DEFINITION_CHARS = 200_000
 MAX_SEQ = 1_000_000  # longest range iterated, longest sequence built
+MAX_TENSOR_VALUES = 65_536  # the largest tensor whose values are tracked (analyzer/evaluate/tensor_values.py)
 MAX_INT_BITS = 65_536  # integer arithmetic beyond this size gives an unknown value
 MAX_WIDTH = 100_000  # str.ljust/center/zfill/..., format widths and precisions
 ELEMENTS_PER_STEP = 32  # building or scanning a plain sequence costs a step per this many elements

@@ -3,9 +3,11 @@ operators, on plain data (really computed, within size limits), tensors (shapes)
 """
 from __future__ import annotations
 
+import math
+
 import libcst as cst
 
-from analyzer.evaluate import limits, torch_ops
+from analyzer.evaluate import limits, tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _GROWING, _budget, _err, _Iter, _plain, range_len
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.sizes import _charge_sizes, _size, _too_big
@@ -60,7 +62,12 @@ def iterate(ev, value, span):
             if not isinstance(n, int) or n > limits.MAX_SEQ:
                 raise _budget(f"iteration over a tensor of {n} rows exceeds the limit of {limits.MAX_SEQ:,}", span)
             ev.charge(n, span)
-            return [Tensor(value.shape[1:], value.dtype) for _ in range(n)]
+            rows = []
+            for i in range(n):
+                row = Tensor(value.shape[1:], value.dtype)
+                row.recipe = tensor_values.make(row.shape, "getitem", value, i)
+                rows.append(tensor_values.share_cell(value, row))
+            return rows
         raise _err("W105", "cannot iterate over a tensor of unknown shape", span)
     if isinstance(value, Unknown):
         raise _err("W105", f"cannot iterate over an unknown value: {value.reason}", span)
@@ -78,7 +85,12 @@ def truth(ev, v, span) -> bool:
     if isinstance(v, Instance) and v.storage is not None:
         return bool(v.storage)
     if isinstance(v, Tensor):
-        raise _err("W105", "the truth value of a tensor is not known statically", span)
+        if v.shape is not None and math.prod(v.shape) != 1:
+            raise _err("W104", f"the truth value of a tensor of shape {list(v.shape)} is ambiguous", span, "RuntimeError")
+        x = tensor_values.item(v)
+        if x is None:
+            raise _err("W105", f"the truth value of a tensor: {tensor_values.why_no_value(v)}", span)
+        return bool(x)
     return True
 
 
@@ -114,7 +126,7 @@ def compare(ev, op, left, right, span):
 
     fn = CMPOPS[op]
     if isinstance(left, Tensor) or isinstance(right, Tensor):
-        return Unknown("comparison involving a tensor's values", span)
+        return tensor_compare(op, left, right, span)
     if _plain(left) and _plain(right):
         _charge_sizes(ev, (left, right), span)
         try:
@@ -145,6 +157,15 @@ def binop(ev, op, left, right, span, inplace=False):
     if isinstance(right, Unknown):
         return Unknown(right.reason, right.span)
     if isinstance(left, Tensor) or isinstance(right, Tensor):
+        if inplace and isinstance(left, Tensor):  # t += x changes t itself (and every view of it)
+            ev.note_write(left)
+            out = tensor_binop(op, left, right)
+            name = _BINOP_NAMES.get(op)
+            if out.shape != left.shape or name is None or not isinstance(right, (Tensor, int, float, bool)):
+                tensor_values.changed_in_place(left, None)
+            else:
+                tensor_values.changed_in_place(left, "binop", name, left, right)
+            return left
         return tensor_binop(op, left, right)
     if isinstance(left, list) and isinstance(right, list) and op is cst.Add and inplace:
         if len(left) + len(right) > limits.MAX_SEQ:
@@ -174,6 +195,24 @@ def binop(ev, op, left, right, span, inplace=False):
         raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None
 
 
+_CMP_NAMES = {cst.LessThan: "lt", cst.LessThanEqual: "le", cst.GreaterThan: "gt", cst.GreaterThanEqual: "ge",
+              cst.Equal: "eq", cst.NotEqual: "ne"}
+_BINOP_NAMES = {cst.Add: "add", cst.Subtract: "sub", cst.Multiply: "mul", cst.Divide: "truediv",
+                cst.FloorDivide: "floordiv", cst.Modulo: "mod", cst.Power: "pow", cst.MatrixMultiply: "matmul",
+                cst.BitAnd: "and", cst.BitOr: "or", cst.BitXor: "xor", cst.LeftShift: "lshift", cst.RightShift: "rshift"}
+
+
+def tensor_compare(op, left, right, span):
+    """``t > 0``, ``a == b``: a bool tensor of the broadcast shape (values when known)."""
+    name = _CMP_NAMES.get(op)
+    if name is None or not all(isinstance(x, (Tensor, int, float, bool)) for x in (left, right)):
+        return Unknown("comparison involving a tensor's values", span)
+    shapes = [x.shape if isinstance(x, Tensor) else () for x in (left, right)]
+    out = Tensor(torch_ops.broadcast(*shapes), "bool")
+    out.recipe = tensor_values.make(out.shape, "binop", name, left, right)
+    return out
+
+
 def tensor_binop(op, left, right):
     lt, rt = isinstance(left, Tensor), isinstance(right, Tensor)
     if lt and rt:
@@ -188,8 +227,14 @@ def tensor_binop(op, left, right):
     if op is cst.Divide and torch_ops.FLOAT_RANK.get(dtype, 6) < 5:
         dtype = "float32"
     if op is cst.MatrixMultiply:
-        shape = None
-    return Tensor(shape, dtype)
+        shape = tensor_shapes.matmul(left.shape, right.shape) if lt and rt else None
+    if op in (cst.FloorDivide, cst.Modulo) and lt and rt and torch_ops.FLOAT_RANK.get(dtype, 6) < 5:
+        pass  # integer floor division and modulo stay integer
+    out = Tensor(shape, dtype)
+    name = _BINOP_NAMES.get(op)
+    if name is not None and all(isinstance(x, (Tensor, int, float, bool)) for x in (left, right)):
+        out.recipe = tensor_values.make(shape, "binop", name, left, right)
+    return out
 
 
 def to_str(ev, v):

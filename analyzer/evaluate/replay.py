@@ -118,7 +118,8 @@ def _copy(v, first_uid: int, memo: dict):
     if t is Tensor:
         c = memo.get(id(v))
         if c is None:
-            c = memo[id(v)] = Tensor(v.shape, v.dtype, v.is_param, v.why_unknown)
+            c = memo[id(v)] = Tensor(v.shape, v.dtype, v.is_param, v.why_unknown, v.recipe)
+            c.cell = v.cell  # sound both ways: a change in place through either family loses both values
         return c
     if t is tuple:
         return tuple(_copy(x, first_uid, memo) for x in v)

@@ -81,7 +81,9 @@ def clone(v, memo, ev=None, span=None):
         c.partial = v.partial
         return c
     if isinstance(v, Tensor):
-        c = Tensor(v.shape, v.dtype, v.is_param, v.why_unknown)
+        c = Tensor(v.shape, v.dtype, v.is_param, v.why_unknown, v.recipe)
+        if v.cell is not None:  # a copy aliases its copied family, not the original's
+            c.cell = memo.setdefault(("cell", id(v.cell)), [v.cell[0]])
         memo[id(v)] = c
         return c
     if isinstance(v, Instance):

@@ -3,7 +3,7 @@
 """
 from __future__ import annotations
 
-from analyzer.evaluate import torch_ops
+from analyzer.evaluate import tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _err, _plain
 from analyzer.evaluate.values import (
     DType,
@@ -39,27 +39,40 @@ def _torch_fn(name):
             return torch_ops.arange(args, kwargs)
         if name == "linspace":
             return torch_ops.linspace(args, kwargs)
-        if name in ("tensor", "as_tensor", "Tensor", "FloatTensor", "LongTensor"):
-            t = torch_ops.from_data(args[0] if args else [], kwargs)
-            if name == "LongTensor":
-                t.dtype = "int64"
-            return t
+        if name in torch_ops.LEGACY:
+            return torch_ops.legacy(name, list(args), kwargs)
+        if name in ("tensor", "as_tensor"):
+            data = args[0] if args else []
+            return tensor_values.attach(torch_ops.from_data(data, kwargs), "data", data)
         if name in ("zeros_like", "ones_like", "empty_like", "randn_like", "rand_like", "full_like"):
             src = args[0]
             return Tensor(src.shape, torch_ops.dtype_of(kwargs.get("dtype"), src.dtype)) if isinstance(src, Tensor) else Tensor(None)
         if name == "eye":
             n = args[0]
             m = args[1] if len(args) > 1 else n
-            return Tensor((n, m) if isinstance(n, int) and isinstance(m, int) else None, torch_ops.dtype_of(kwargs.get("dtype"), "float32"))
-        if name in ("cat", "concat", "stack"):
-            return Tensor(None, why_unknown=f"torch.{name} is not shape-modeled")
-        if name in torch_ops.ELEMENTWISE:
+            known = isinstance(n, int) and isinstance(m, int)
+            t = Tensor((n, m) if known else None, torch_ops.dtype_of(kwargs.get("dtype"), "float32"))
+            return tensor_values.attach(t, "eye", n, m) if known else t
+        joined = _joins(name, args, kwargs)
+        if joined is not None:
+            return joined
+        if name in torch_ops.ELEMENTWISE or name in _SAME_SHAPE_FNS:
             tensors = [a for a in args if isinstance(a, Tensor)]
             if tensors:
                 shape = tensors[0].shape
                 for t in tensors[1:]:
                     shape = torch_ops.broadcast(shape, t.shape)
-                return Tensor(shape, tensors[0].dtype if tensors[0].dtype.startswith(("float", "bfloat")) else "float32")
+                if name in _SAME_SHAPE_FNS:
+                    dtype = tensors[0].dtype
+                elif name in ("maximum", "minimum", "where", "add", "sub", "mul", "clamp", "clip", "neg", "abs"):
+                    dtype = tensors[0].dtype
+                    for other in tensors[1:]:
+                        dtype = torch_ops.promote(dtype, other.dtype)
+                else:
+                    dtype = tensors[0].dtype if tensors[0].dtype.startswith(("float", "bfloat")) else "float32"
+                out = Tensor(shape, dtype)
+                out.recipe = tensor_values.make(shape, "fn", _NUMPY_NAME.get(name, name), tuple(args), kwargs)
+                return out
             return Unknown(f"torch.{name} of non-tensor arguments", span)
         if name == "get_default_dtype":
             return DType("float32")
@@ -69,9 +82,78 @@ def _torch_fn(name):
             return None
         if name in ("is_tensor",):
             return isinstance(args[0], Tensor)
+        if name in _AS_METHOD and args and isinstance(args[0], Tensor):
+            r = torch_ops.method(args[0], name, list(args[1:]), dict(kwargs))
+            if r is not None:
+                return r
         return Unknown(f"torch.{name}(...) is not modeled", span, True)
 
     return Intrinsic(f"torch.{name}", call)
+
+
+_SAME_SHAPE_FNS = {"tril", "triu", "cumsum", "roll", "flip"}
+_NUMPY_NAME = {"concat": "cat", "clip": "clamp", "true_divide": "div"}
+# torch.f(t, ...) that are Tensor.f(...) (analyzer/evaluate/torch_ops.py)
+_AS_METHOD = {"flatten", "permute", "transpose", "reshape", "unsqueeze", "squeeze", "sum", "mean", "prod", "amax",
+              "amin", "all", "any", "split", "chunk", "unbind", "narrow", "repeat_interleave", "t", "swapaxes"}
+
+
+def _joins(name, args, kwargs):
+    """cat, stack, meshgrid, outer, matmul: shapes from tensor_shapes, values when small."""
+    if name in ("cat", "concat", "concatenate", "stack"):
+        seq = args[0] if args else kwargs.get("tensors")
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        if not isinstance(seq, (list, tuple)) or not all(isinstance(x, Tensor) for x in seq) or not seq:
+            return Tensor(None, why_unknown=f"torch.{name} of a sequence that is not a known list of tensors")
+        fn = tensor_shapes.stack if name == "stack" else tensor_shapes.cat
+        shape = _safe(fn, [x.shape for x in seq], dim)
+        dtype = seq[0].dtype
+        for x in seq[1:]:
+            dtype = torch_ops.promote(dtype, x.dtype)
+        out = Tensor(shape, dtype, why_unknown=None if shape is not None else f"torch.{name} shapes do not join")
+        out.recipe = tensor_values.make(shape, "fn", "stack" if name == "stack" else "cat", (list(seq), dim), {})
+        return out
+    if name == "meshgrid":
+        seq = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
+        if not seq or not all(isinstance(x, Tensor) for x in seq):
+            return None
+        shape = _safe(tensor_shapes.meshgrid, [x.shape for x in seq], kwargs.get("indexing", "ij"))
+        outs = []
+        for i, x in enumerate(seq):
+            t = Tensor(shape, x.dtype)
+            t.recipe = tensor_values.make(shape, "pick", "meshgrid", tuple(seq), {"indexing": kwargs.get("indexing", "ij")}, i)
+            outs.append(t)
+        return tuple(outs)
+    if name == "einsum" and args and isinstance(args[0], str):
+        ops = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+        if not ops or not all(isinstance(x, Tensor) for x in ops):
+            return None
+        shape = _safe(tensor_shapes.einsum, args[0], [x.shape for x in ops])
+        dtype = ops[0].dtype
+        for x in ops[1:]:
+            dtype = torch_ops.promote(dtype, x.dtype)
+        out = Tensor(shape, dtype, why_unknown=None if shape is not None else "torch.einsum equation is not shape-modeled")
+        out.recipe = tensor_values.make(shape, "fn", "einsum", (args[0], *ops), {})
+        return out
+    if name in ("outer", "ger", "matmul", "mm", "bmm"):
+        if len(args) < 2 or not all(isinstance(x, Tensor) for x in args[:2]):
+            return None
+        a, b = args[:2]
+        shape = _safe(tensor_shapes.outer if name in ("outer", "ger") else tensor_shapes.matmul, a.shape, b.shape)
+        out = Tensor(shape, torch_ops.promote(a.dtype, b.dtype))
+        if name in ("outer", "ger"):
+            out.recipe = tensor_values.make(shape, "fn", "outer", (a, b), {})
+        else:
+            out.recipe = tensor_values.make(shape, "binop", "matmul", a, b)
+        return out
+    return None
+
+
+def _safe(fn, *args):
+    try:
+        return fn(*args)
+    except (ValueError, TypeError, IndexError):
+        return None
 
 
 def _identity_first(name):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from analyzer.evaluate import tensor_shapes, tensor_values
+from analyzer.evaluate.tensor_shapes import broadcast  # noqa: F401  (torch_ops.broadcast, for callers)
 from analyzer.evaluate.values import DType, Tensor, Unknown
 
 DTYPES = {
@@ -61,22 +63,6 @@ def shape_from_args(args: list) -> tuple | None:
     return None
 
 
-def broadcast(a: tuple | None, b: tuple | None) -> tuple | None:
-    if a is None or b is None:
-        return None
-    out = []
-    for x, y in zip(reversed(a), reversed(b)):
-        if x == y or y == 1:
-            out.append(x)
-        elif x == 1:
-            out.append(y)
-        else:
-            return None
-    longer = a if len(a) > len(b) else b
-    out.extend(reversed(longer[: abs(len(a) - len(b))]))
-    return tuple(reversed(out))
-
-
 def unknown_tensor(op: str) -> Tensor:
     return Tensor(None, "float32", why_unknown=f"no shape rule for {op}")
 
@@ -92,6 +78,10 @@ def creation(op: str, args: list, kwargs: dict) -> Tensor:
     t = Tensor(shape, dtype_of(kwargs.get("dtype"), default))
     if shape is None:
         t.why_unknown = f"torch.{op} size is not a known list of integers"
+    elif op in ("zeros", "ones", "full"):
+        t.recipe = tensor_values.make(shape, "full", shape, {"zeros": 0, "ones": 1}.get(op, fill if op == "full" else 0))
+    else:
+        t.recipe = ("?", f"torch.{op} gives {'uninitialized' if op == 'empty' else 'random'} values")
     return t
 
 
@@ -107,12 +97,19 @@ def arange(args: list, kwargs: dict) -> Tensor:
         return Tensor(None, "int64", why_unknown="torch.arange step is zero")
     n = max(0, math.ceil((end - start) / step))
     default = "int64" if all(isinstance(v, int) for v in (start, end, step)) else "float32"
-    return Tensor((n,), dtype_of(kwargs.get("dtype"), default))
+    return tensor_values.attach(Tensor((n,), dtype_of(kwargs.get("dtype"), default)), "arange", start, end, step)
 
 
 def linspace(args: list, kwargs: dict) -> Tensor:
+    start = args[0] if args else kwargs.get("start")
+    end = args[1] if len(args) > 1 else kwargs.get("end")
     steps = args[2] if len(args) > 2 else kwargs.get("steps")
-    return Tensor((steps,) if isinstance(steps, int) else None, dtype_of(kwargs.get("dtype"), "float32"))
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        return Tensor(None, dtype_of(kwargs.get("dtype"), "float32"), why_unknown="torch.linspace steps is not a known int")
+    t = Tensor((steps,), dtype_of(kwargs.get("dtype"), "float32"))
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+        tensor_values.attach(t, "linspace", start, end, steps, t.dtype)
+    return t
 
 
 def from_data(data, kwargs: dict) -> Tensor:
@@ -168,8 +165,81 @@ def norm_dim(d: int, rank: int) -> int:
     return d + rank if d < 0 else d
 
 
+LEGACY = {"Tensor": "float32", "FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
+          "BFloat16Tensor": "bfloat16", "LongTensor": "int64", "IntTensor": "int32", "ShortTensor": "int16",
+          "CharTensor": "int8", "ByteTensor": "uint8", "BoolTensor": "bool"}
+
+
+def legacy(name: str, args: list, kwargs: dict) -> Tensor:
+    """``torch.Tensor(...)``, ``torch.FloatTensor(...)``...: sizes when every argument is an int
+    (uninitialized values), data when the one argument is a list, tuple or tensor."""
+    dtype = LEGACY[name]
+    if not args:
+        return Tensor((0,), dtype)
+    if len(args) == 1 and isinstance(args[0], (list, tuple, Tensor)):
+        t = from_data(args[0], {"dtype": dtype})
+        return tensor_values.attach(t, "data", args[0])
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        return Tensor(tuple(args), dtype)
+    return Tensor(None, dtype, why_unknown=f"torch.{name}(...) arguments are neither sizes nor data")
+
+
+VIEW_METHODS = {"view", "reshape", "expand", "permute", "transpose", "swapaxes", "t", "flatten", "squeeze",
+                "unsqueeze", "contiguous", "detach", "narrow", "expand_as", "view_as", "reshape_as"}
+VALUE_METHODS = {"exp", "log", "log2", "log10", "sin", "cos", "tan", "tanh", "sqrt", "rsqrt", "abs", "floor",
+                 "ceil", "trunc", "sign", "square", "reciprocal", "neg", "round", "sigmoid", "pow", "clamp",
+                 "tril", "triu", "cumsum", "sum", "mean", "prod", "amax", "amin", "all", "any", "flatten",
+                 "permute", "transpose", "t", "view", "reshape", "expand", "unsqueeze", "squeeze", "repeat",
+                 "repeat_interleave", "roll", "flip", "narrow", "add", "sub", "mul", "div", "maximum", "minimum"}
+SAME_VALUE = {"float", "double", "half", "long", "int", "bool", "to", "type", "type_as", "contiguous", "clone", "detach",
+              "cpu", "cuda", "requires_grad_", "float_"}
+INPLACE_VALUES = {"add_": "add", "sub_": "sub", "mul_": "mul", "div_": "div", "clamp_": "clamp", "pow_": "pow",
+                  "exp_": "exp", "log_": "log", "sqrt_": "sqrt", "abs_": "abs", "neg_": "neg", "tril_": "tril",
+                  "triu_": "triu", "floor_": "floor", "ceil_": "ceil", "round_": "round"}
+READ_BACK = {"item", "tolist"}
+
+
 def method(t: Tensor, name: str, args: list, kwargs: dict):
-    """Tensor.<name>(*args, **kwargs): a Tensor, a plain value, or None when not modeled."""
+    """Tensor.<name>(*args, **kwargs): a Tensor, a plain value, an Unknown naming why, or None
+    when the method is not modeled."""
+    if name in READ_BACK:
+        v = tensor_values.item(t) if name == "item" else tensor_values.to_python(t)
+        return v if v is not None else Unknown(f"Tensor.{name}(): {tensor_values.why_no_value(t)}")
+    if name.endswith("_") and name != "requires_grad_" and name in SAME_SHAPE_METHODS | set(INPLACE_VALUES):
+        return _in_place(t, name, args, kwargs)
+    r = _method_shape(t, name, args, kwargs)
+    if isinstance(r, Tensor):
+        if name in SAME_VALUE:
+            r.recipe = tensor_values.make(r.shape, "fn", "same", (t,), {})
+        elif name in VALUE_METHODS:
+            r.recipe = tensor_values.make(r.shape, "fn", name, (t, *args), kwargs)
+        if name in VIEW_METHODS or name in SAME_VALUE:
+            tensor_values.share_cell(t, r)
+    elif isinstance(r, list) and name in ("split", "chunk", "unbind"):
+        for i, part in enumerate(r):
+            part.recipe = tensor_values.make(part.shape, "pick", name, (t, *args), kwargs, i)
+            tensor_values.share_cell(t, part)
+        r = tuple(r)
+    return r
+
+
+def _in_place(t: Tensor, name: str, args: list, kwargs: dict) -> Tensor:
+    if name in ("fill_", "zero_") and t.shape is not None:
+        fill = 0 if name == "zero_" else (args[0] if args else kwargs.get("value"))
+        tensor_values.changed_in_place(t, None)
+        if t.cell is None and isinstance(fill, (int, float, bool)):
+            t.recipe = tensor_values.make(t.shape, "full", t.shape, fill)
+    elif name in INPLACE_VALUES:
+        if t.cell is not None:
+            tensor_values.changed_in_place(t, None)
+        else:
+            t.recipe = tensor_values.make(t.shape, "fn", INPLACE_VALUES[name], (t, *args), kwargs)
+    else:  # normal_, uniform_, copy_, masked_fill_...: the values are not tracked
+        tensor_values.changed_in_place(t, None)
+    return t
+
+
+def _method_shape(t: Tensor, name: str, args: list, kwargs: dict):
     s = t.shape
     if name in CAST:
         return Tensor(s, CAST[name], t.is_param)
@@ -218,6 +288,31 @@ def method(t: Tensor, name: str, args: list, kwargs: dict):
         return len(s) if s is not None else None
     if name == "numel":
         return math.prod(s) if s is not None else None
-    if name in ("item", "tolist"):
-        return None
+    if name in ("sum", "mean", "prod", "amax", "amin", "all", "any", "std", "var"):
+        dim = args[0] if args else kwargs.get("dim")
+        keep = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+        dtype = "bool" if name in ("all", "any") else ("int64" if name == "sum" and FLOAT_RANK.get(t.dtype, 6) < 5 else t.dtype)
+        return Tensor(_safe(tensor_shapes.reduce, s, dim, keep), dtype)
+    if name in ("cumsum", "roll", "flip", "tril", "triu", "masked_fill"):
+        return Tensor(s, t.dtype)
+    if name == "repeat_interleave" and args:
+        return Tensor(_safe(tensor_shapes.repeat_interleave, s, args[0], args[1] if len(args) > 1 else kwargs.get("dim")), t.dtype)
+    if name == "narrow" and len(args) == 3:
+        return Tensor(_safe(tensor_shapes.narrow, s, *args), t.dtype)
+    if name in ("split", "chunk", "unbind"):
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        fn = {"split": tensor_shapes.split, "chunk": tensor_shapes.chunk, "unbind": tensor_shapes.unbind}[name]
+        shapes = _safe(fn, s, args[0], dim) if name != "unbind" else _safe(fn, s, args[0] if args else kwargs.get("dim", 0))
+        return None if shapes is None else [Tensor(x, t.dtype) for x in shapes]
+    if name in ("expand_as", "view_as", "reshape_as") and args and isinstance(args[0], Tensor):
+        return Tensor(args[0].shape, t.dtype)
+    if name == "type_as" and args and isinstance(args[0], Tensor):
+        return Tensor(s, args[0].dtype)
     return None
+
+
+def _safe(fn, *args):
+    try:
+        return fn(*args)
+    except (ValueError, TypeError, IndexError):
+        return None

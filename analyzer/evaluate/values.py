@@ -222,6 +222,8 @@ class Tensor:
     dtype: str = "float32"
     is_param: bool = False
     why_unknown: str | None = None
+    recipe: tuple | None = None  # how its values are made, when they can be (analyzer/evaluate/tensor_values.py)
+    cell: list | None = None  # shared by the tensors that alias one storage; [True] once changed in place
 
     def __repr__(self) -> str:
         return f"Tensor({self.shape}, {self.dtype}{', param' if self.is_param else ''})"
