@@ -24,6 +24,7 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     cached: bool = False
     root_obj: object = None  # the evaluator's root module object (None when answered from the cache)
+    notes: list[str] = field(default_factory=list)  # where the source came from (a Hub snapshot...)
 
     @property
     def partial(self) -> bool:
@@ -63,8 +64,12 @@ def analyze(
     use_cache: bool = False,
     site_packages: bool = True,
     prefetch: bool = False,
+    revision: str | None = None,
+    download: bool = False,
 ) -> Analysis:
-    """Statically rebuild the module tree of the model in folder ``src``.
+    """Statically rebuild the module tree of the model in folder ``src``, or of the Hub id
+    ``ORG/NAME`` at ``revision`` (default main) read from the Hugging Face cache (``download``:
+    its code files fetched first; analyzer/source/hub.py). An existing folder wins.
 
     ``root`` is ``FILE_STEM:NAME`` (a class or a zero-argument factory); by default the root comes
     from config.json's auto_map. ``config`` defaults to ``src/config.json``. Imported packages are
@@ -72,7 +77,8 @@ def analyze(
     ``prefetch`` (with ``use_cache``): index the folder's files in a forked child while LibCST is
     imported (analyzer/prefetch.py; the CLI's choice). Never imports the analyzed code. Raises ``AnalyzerError`` for fatal input problems (exit 2 in the CLI).
     """
-    src_dir = inputs.source_dir(src)
+    source = inputs.resolve_source(src, revision, download)
+    src_dir = source.path
     if attn_implementation is not None and attn_implementation not in ATTN_IMPLEMENTATIONS:
         raise AnalyzerError(Diagnostic("E003", f"--attn-implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}"))
     config_path = Path(config) if config else (src_dir / "config.json")
@@ -80,18 +86,27 @@ def analyze(
         config_path = None  # no config.json at all (a symlink or special file is checked by load_config)
     config_dict, config_shown = inputs.load_config(config_path, overrides)
     spec = inputs.parse_root(root) if root else inputs.root_from_config(config_dict, config_shown, src)
+    code = inputs.code_snapshot(spec, download)  # auto_map into another Hub repo: its code is read there
+    notes = [*source.notes] + ([f"{spec.origin} points to {code.repo_id}: {code.note()}"] if code else [])
+    hub_meta = {"hub": source.hub.meta()} if source.hub else {}
+    if code:
+        hub_meta["code_repo"] = code.meta()
+        src_dir = inputs.source_dir(code.path)
     result_cache.use_parsed_files(use_cache)
 
     key = None
     if use_cache:
         rules_files = sorted(RULES_DIR.glob("*.yaml")) + ([Path(stages)] if stages else [])
         options = {"root": str(spec), "attn": attn_implementation, "search": [str(p) for p in search_paths],
-                   "src": str(src_dir), "site": site_packages, "config": Path(config_shown).name if config_shown else None}
+                   "src": str(src_dir), "site": site_packages, "config": Path(config_shown).name if config_shown else None,
+                   **hub_meta}
         key = result_cache.make_key(src_dir=src_dir, config=config_dict, options=options, rules_files=rules_files)
         hit = result_cache.load(key)
         if hit is not None:
             try:
-                return Analysis.from_cache(hit)
+                cached = Analysis.from_cache(hit)
+                cached.notes = notes
+                return cached
             except (KeyError, TypeError, ValueError, IndexError):
                 pass  # an entry of the wrong shape is rebuilt
 
@@ -109,7 +124,8 @@ def analyze(
     finally:
         if child is not None:
             prefetching.finish(child)
-    analysis = Analysis(tree, diagnostics, root_obj=root_obj)
+    tree.meta.update(hub_meta)
+    analysis = Analysis(tree, diagnostics, root_obj=root_obj, notes=notes)
     if key is not None:
         result_cache.store(key, files, analysis.to_cache())
     return analysis

@@ -16,6 +16,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E005": ("error", "bad rules file"),
     "E006": ("error", "bad JSON tree input"),
     "E007": ("error", "runtime dump failed"),
+    "E008": ("error", "a Hub model id cannot be resolved or downloaded"),
     "W101": ("warning", "a config key the model reads is missing"),
     "W102": ("warning", "a name or import could not be resolved"),
     "W103": ("warning", "a class or callable is unknown to the analyzer"),

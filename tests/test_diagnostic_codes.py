@@ -110,6 +110,13 @@ def test_i202_stubbed_module(tmp_path, capsys):
     assert code == 0 and _diagnostic_lines(err, "I202") and json.loads(out)["modules"][1]["name"] == "a"
 
 
+def test_e008_hub_id_not_in_the_cache(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, ["tree", "no-such-org/no-such-model"])
+    assert code == 2 and err.count("\n") == 1 and _diagnostic_lines(err, "E008") and "--download" in err
+
+
 def test_every_code_has_a_test():
-    covered = set(ROWS) | {"E006", "E007", "I202"}
+    covered = set(ROWS) | {"E006", "E007", "E008", "I202"}
     assert covered == set(CODES)

@@ -10,8 +10,24 @@ from pathlib import Path
 from analyzer.diagnostics import AnalyzerError
 
 
+SRC_HELP = ("a Hub id ORG/NAME, read from the local Hugging Face cache (see --revision, --download), "
+            "or a folder with the model's Python files and config.json (an existing folder wins)")
+
+HUB_EPILOG = """\
+SRC is a Hub id or a folder. A Hub id is read offline from the Hugging Face cache ($HF_HUB_CACHE, else
+$HF_HOME/hub, else ~/.cache/huggingface/hub), where transformers and huggingface_hub put it; nothing
+touches the network unless you pass --download, which fetches only *.py, *.json and *.txt (never weights).
+"""
+
+
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model source options")
+    g.add_argument("--revision", metavar="REV",
+                   help="for a Hub id: the branch, tag or commit to read (default: main)")
+    g.add_argument("--download", action="store_true",
+                   help="for a Hub id: first fetch its code files (*.py, *.json, *.txt; never weights) into the "
+                        "Hugging Face cache; needs pip install 'modeltree-analyzer[hub]', honours HF_TOKEN and "
+                        "HF_HUB_OFFLINE")
     g.add_argument("--root", metavar="FILE_STEM:NAME",
                    help="class or zero-argument factory to build (default: config.json auto_map.AutoModel)")
     g.add_argument("--config", metavar="PATH", help="config file (default: SRC/config.json)")
@@ -46,7 +62,7 @@ def _write(target: str, text: str) -> None:
             raise AnalyzerError(Diagnostic("E002", f"cannot write output: {exc.strerror or exc}", SourceSpan(target))) from None
 
 
-def _report(diagnostics) -> None:
+def _report(diagnostics, notes=()) -> None:
     from analyzer.render.tree import diagnostics_text
 
-    sys.stderr.write(diagnostics_text(diagnostics))
+    sys.stderr.write("".join(f"note: {n}\n" for n in notes) + diagnostics_text(diagnostics))

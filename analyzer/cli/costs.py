@@ -11,7 +11,8 @@ import sys
 
 COSTS_EPILOG = """\
 examples (modes are the workload file's; these are the default workload's):
-  python -m analyzer costs ~/models/MyModel --mode base
+  python -m analyzer costs deepseek-ai/DeepSeek-OCR --mode base     # a Hub id, from the Hugging Face cache
+  python -m analyzer costs ~/models/MyModel --mode base               # a folder
   python -m analyzer costs SRC --mode gundam --crops 4 --text-tokens 100 --kv-length 2048   # a mode with crops
   python -m analyzer costs SRC --mode gundam --crop-grid 3x2 --json costs.json
   python -m analyzer costs SRC --mode text --text-tokens 1024          # a prompt without image
@@ -20,6 +21,8 @@ examples (modes are the workload file's; these are the default workload's):
 prefill = one pass over the image(s) and the S-token prompt (S = LLM image tokens + text tokens);
 decode = one step of one new token attending over T keys (default T = S + 1).
 exit codes: 0 every module handled; 1 some module unsupported or the tree partial; 2 error.
+
+SRC is a Hub id ORG/NAME (read offline from the Hugging Face cache; --revision, --download) or a folder.
 """
 
 
@@ -51,7 +54,7 @@ def add_parsers(subparsers) -> dict:
                                           "total, params, FLOPs (2 per multiply-add, as torch.utils.flop_counter), "
                                           "weight and activation bytes and arithmetic intensity, symbolic and evaluated.",
                               epilog=COSTS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("src", metavar="SRC", help="folder with the model's Python files and config.json")
+    p.add_argument("src", metavar="SRC", help=cli.SRC_HELP)
     cli._add_source_options(p)
     cli._add_static_options(p)
     _add_workload_options(p)
@@ -61,9 +64,12 @@ def add_parsers(subparsers) -> dict:
                               description="The formulation document of a model folder: conventions, stage totals, "
                                           "every family's LaTeX math and cost expressions, and per stage the module "
                                           "groups (index patterns, counts, dims, per-call and evaluated costs).",
-                              epilog="example: python -m analyzer formulations ~/models/MyModel -o module_formulations.md",
+                              epilog="examples:\n"
+                                     "  python -m analyzer formulations deepseek-ai/DeepSeek-OCR -o module_formulations.md\n"
+                                     "  python -m analyzer formulations ~/models/MyModel -o formulations.json --json\n\n"
+                                     + cli.HUB_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("src", metavar="SRC")
+    p.add_argument("src", metavar="SRC", help=cli.SRC_HELP)
     cli._add_source_options(p)
     cli._add_static_options(p)
     _add_workload_options(p)
@@ -81,14 +87,20 @@ def _report(args):
     extra = {"site_packages": not args.no_site_packages} if hasattr(args, "no_site_packages") else {}
     result, attrs = analyze_with_attrs(args.src, root=args.root, config=args.config, overrides=args.overrides,
                                        search_paths=args.search_paths, attn_implementation=args.attn_implementation,
-                                       stages=args.stages, **extra)
-    report_diagnostics(result.diagnostics)
+                                       stages=args.stages, revision=args.revision, download=args.download, **extra)
+    report_diagnostics(result.diagnostics, result.notes)
     binder = costs.build_binder(result.tree, attrs, family_files=args.families)
     model = workload.load_workload_model(args.workload)
     chosen = workload.choose(model, mode=args.mode, crops=args.crops, crop_grid=args.crop_grid,
                              text_tokens=args.text_tokens, kv_length=args.kv_length, dtype=args.dtype,
                              conventions={"lm_head_positions": args.lm_head} if args.lm_head else None)
     return result, costs.run_workload(binder, chosen)
+
+
+def _hub_meta(result) -> dict | None:
+    """The ``meta`` of the costs document: where a Hub id's source came from (else none)."""
+    meta = {k: result.tree.meta[k] for k in ("hub", "code_repo") if k in result.tree.meta}
+    return meta or None
 
 
 def _exit(result, report) -> int:
@@ -107,7 +119,7 @@ def cmd_costs(args) -> int:
     from analyzer.render.costs import costs_json, costs_text
 
     result, report = _report(args)
-    doc = summary(report)
+    doc = summary(report, _hub_meta(result))
     if args.json:
         _write(args.json, costs_json(doc))
     if args.json != "-":
@@ -121,7 +133,7 @@ def cmd_formulations(args) -> int:
     from analyzer.render.formulations import formulations_json, formulations_markdown
 
     result, report = _report(args)
-    doc = formulations.build(report)
+    doc = formulations.build(report, _hub_meta(result))
     _write(args.output, formulations_json(doc) if args.json else formulations_markdown(doc))
     if args.output != "-":
         sys.stderr.write(f"wrote {args.output}\n")

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from analyzer.cli.common import _add_source_options, _add_static_options, _report, _write
+from analyzer.cli.common import HUB_EPILOG, SRC_HELP, _add_source_options, _add_static_options, _report, _write
 from analyzer.diagnostics import EXIT_DIFFERENT, EXIT_ERROR, EXIT_OK, AnalyzerError
 
 DESCRIPTION = """\
@@ -20,7 +19,10 @@ registration order, classes, own parameter and buffer shapes, plus a stage tag a
 
 EPILOG = """\
 examples:
-  python -m analyzer tree fixtures/sample_vlm                 # the built-in sample model
+  python -m analyzer tree deepseek-ai/DeepSeek-OCR            # a Hub id, from the Hugging Face cache
+  python -m analyzer tree deepseek-ai/DeepSeek-OCR --download # not cached yet: fetch its code (no weights)
+  python -m analyzer tree deepseek-ai/DeepSeek-OCR --revision v1.0 --json out.json   # a branch, tag or commit
+  python -m analyzer tree fixtures/sample_vlm                 # a folder: the built-in sample model
   python -m analyzer tree ~/models/MyModel --json out.json
   python -m analyzer tree SRC --root encoder:build_encoder    # a sub-model from a factory (FILE_STEM:NAME)
   python -m analyzer tree SRC --attn-implementation flash_attention_2
@@ -29,7 +31,7 @@ examples:
   python -m analyzer diff SRC runtime.json --ignore-class LlamaAttention=LlamaFlashAttention2
 
 exit codes: 0 ok / identical; 1 differences, or a partial static tree; 2 bad input or error.
-"""
+""" + "\n" + HUB_EPILOG
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,10 +41,15 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tree", help="print the static module tree of a model folder",
                        description="Rebuild model.named_modules() statically from the source in SRC.",
-                       epilog="Output lines: name: Class  [stage]  leaf  param[shape] ... ; PARTIAL marks modules "
-                              "the evaluator could not fully resolve (see the diagnostics on stderr).",
+                       epilog="examples:\n"
+                              "  python -m analyzer tree deepseek-ai/DeepSeek-OCR                 # from the HF cache\n"
+                              "  python -m analyzer tree deepseek-ai/DeepSeek-OCR --download      # code only, no weights\n"
+                              "  python -m analyzer tree ORG/NAME --revision 0123abc...(40 hex) --json tree.json\n"
+                              "  python -m analyzer tree ~/models/MyModel --max-depth 2\n\n"
+                              "Output lines: name: Class  [stage]  leaf  param[shape] ... ; PARTIAL marks modules\n"
+                              "the evaluator could not fully resolve (see the diagnostics on stderr).\n\n" + HUB_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("src", metavar="SRC", help="folder with the model's Python files and config.json")
+    p.add_argument("src", metavar="SRC", help=SRC_HELP)
     _add_source_options(p)
     _add_static_options(p)
     p.add_argument("--json", metavar="OUT", help="write the full tree as JSON (schema modeltree/1); '-' for stdout")
@@ -52,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dump-runtime", help="OPT-IN: build the model for real on the meta device and dump its tree",
                        description="Imports and EXECUTES the model code in SRC (on torch.device('meta'): no weights, "
                                    "no GPU) and writes its named_modules() tree in the same JSON schema as 'tree --json'. "
-                                   "Needs: pip install -e '.[runtime]'.")
-    p.add_argument("src", metavar="SRC")
+                                   "Needs: pip install -e '.[runtime]'.",
+                       epilog="example: python -m analyzer dump-runtime deepseek-ai/DeepSeek-OCR --stub-module torchvision "
+                              "-o runtime.json\n\n" + HUB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("src", metavar="SRC", help=SRC_HELP)
     _add_source_options(p)
     p.add_argument("--stub-module", dest="stubs", action="append", default=[], metavar="NAME",
                    help="replace an import needed only at inference time (e.g. torchvision) by a stub (repeatable)")
@@ -63,9 +72,16 @@ def _parser() -> argparse.ArgumentParser:
                        description="Each side is a model source folder (analyzed statically) or a JSON tree: this "
                                    "tool's schema, a runtime dump, or a plain [{name, class, stage}] list. Reports "
                                    "missing modules, class, order, parameter, buffer and stage changes, grouped and "
-                                   "collapsed (layers.{1..11}.mlp.experts.{0..63}).")
-    p.add_argument("left", metavar="LEFT")
-    p.add_argument("right", metavar="RIGHT")
+                                   "collapsed (layers.{1..11}.mlp.experts.{0..63}).",
+                       epilog="examples:\n"
+                              "  python -m analyzer diff deepseek-ai/DeepSeek-OCR runtime.json    # Hub id vs a dump\n"
+                              "  python -m analyzer diff ORG/NAME ~/models/NAME                    # cache vs a local copy\n"
+                              "  python -m analyzer diff tree_a.json tree_b.json --json -\n\n"
+                              "A side is a model when it is a folder, or an ORG/NAME that is no existing path and does\n"
+                              "not end in .json; otherwise it is a JSON tree file.\n\n" + HUB_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("left", metavar="LEFT", help="a JSON tree file, or a model (Hub id or folder) analyzed statically")
+    p.add_argument("right", metavar="RIGHT", help="the same, for the other side")
     _add_source_options(p)
     _add_static_options(p)
     p.add_argument("--ignore-class", action="append", default=[], metavar="A=B",
@@ -76,8 +92,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="CI gate: static tree of SRC against a committed runtime dump",
                        description="Runs the static analysis of SRC, diffs it against the JSON tree given with "
-                                   "--against, and prints one summary line. Exit 0 only when identical and complete.")
-    p.add_argument("src", metavar="SRC")
+                                   "--against, and prints one summary line. Exit 0 only when identical and complete.",
+                       epilog="examples:\n"
+                              "  python -m analyzer check deepseek-ai/DeepSeek-OCR --against runtime.json\n"
+                              "  python -m analyzer check vendor/deepseek-ocr --against vendor/deepseek-ocr.runtime.json\n\n"
+                              + HUB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("src", metavar="SRC", help=SRC_HELP)
     p.add_argument("--against", required=True, metavar="JSON", help="runtime dump (dump-runtime output or a seed list)")
     _add_source_options(p)
     _add_static_options(p)
@@ -103,14 +123,15 @@ def _analyze(args, src):
 
     return analyze(src, root=args.root, config=args.config, overrides=args.overrides,
                    search_paths=args.search_paths, attn_implementation=args.attn_implementation, stages=args.stages,
-                   use_cache=not args.no_cache, site_packages=not args.no_site_packages, prefetch=True)
+                   use_cache=not args.no_cache, site_packages=not args.no_site_packages, prefetch=True,
+                   revision=args.revision, download=args.download)
 
 
 def cmd_tree(args) -> int:
     from analyzer.render import tree as render
 
     result = _analyze(args, args.src)
-    _report(result.diagnostics)
+    _report(result.diagnostics, result.notes)
     if args.json:
         _write(args.json, render.tree_json(result.tree, result.diagnostics))
     if args.seed_json:
@@ -126,8 +147,11 @@ def cmd_dump_runtime(args) -> int:
 
     sys.stderr.write("dump-runtime: importing and EXECUTING the model code in "
                      f"{args.src} (on torch.device('meta'), no weights)\n")
+    notes: list[str] = []
     tree = dump_runtime(args.src, root=args.root, config=args.config, overrides=args.overrides,
-                        attn_implementation=args.attn_implementation, stub_modules=args.stubs, stages=args.stages)
+                        attn_implementation=args.attn_implementation, stub_modules=args.stubs, stages=args.stages,
+                        revision=args.revision, download=args.download, notes=notes)
+    _report([], notes)
     for name in tree.meta.get("stubs", []):
         sys.stderr.write(f"I202 module '{name}' was replaced by a stub (--stub-module)\n")
     _write(args.output, render.tree_json(tree, []))
@@ -137,12 +161,13 @@ def cmd_dump_runtime(args) -> int:
 
 
 def _side(args, path: str):
-    """A diff side: a folder is analyzed statically, a file is read as a JSON tree."""
+    """A diff side: a model (a folder or a Hub id) is analyzed statically, a file is read as a JSON tree."""
+    from analyzer.source.inputs import names_model
     from analyzer.tree.diff import load_tree
 
-    if Path(path).is_dir():
+    if names_model(path):
         result = _analyze(args, path)
-        _report(result.diagnostics)
+        _report(result.diagnostics, result.notes)
         return result.tree, result.partial
     return load_tree(path), False
 
@@ -184,7 +209,7 @@ def cmd_check(args) -> int:
 
     against = load_tree(args.against)
     result = _analyze(args, args.src)
-    _report(result.diagnostics)
+    _report(result.diagnostics, result.notes)
     require_related(result.tree, against, args.src, args.against)
     diff = diff_trees(result.tree, against, ignore_class=_pairs(args.ignore_class),
                       only_stages=set(args.only_stage) or None)

@@ -12,6 +12,10 @@ def fmt_shape(shape) -> str:
 
 def text_tree(tree: ModuleTree, diagnostics: list, *, max_depth: int | None = None) -> str:
     lines = [f"root {tree.root}  (attn_implementation={tree.meta.get('attn_implementation') or 'n/a'})"]
+    for key, what in (("hub", "source"), ("code_repo", "code")):
+        if isinstance(tree.meta.get(key), dict):  # read from the Hugging Face cache (analyzer/source/hub.py)
+            h = tree.meta[key]
+            lines.append(f"{what} {h['id']} @ {h['revision']} = {h['commit']}  ({h['path']})")
     for m in tree.modules:
         if max_depth is not None and m.depth > max_depth:
             continue

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+from analyzer.source.hub import blobs_dir
 
 
 @dataclass
@@ -250,10 +251,12 @@ class SourceIndex:
                  facts_cache: bool = False):
         self.src_dir = src_dir
         self.facts_cache = facts_cache
+        # a Hugging Face cache snapshot links its files to the repo's blobs/: those count as inside
+        self.blobs = blobs_dir(src_dir)
         top = src_dir
         while (top / "__init__.py").is_file() and (top.parent / "__init__.py").is_file():
             top = top.parent
-        if (src_dir / "__init__.py").is_file():
+        if (src_dir / "__init__.py").is_file() and self.blobs is None:  # a snapshot is named by no package
             self.base = top.parent  # the directory that plays sys.path's role for the local package
             rel = src_dir.relative_to(self.base)
             self.local_package = ".".join(rel.parts)
@@ -325,6 +328,9 @@ class SourceIndex:
                     resolved = path.resolve()
                     inside = resolved.is_relative_to(self.src_dir)
                     display = str(resolved.relative_to(self.src_dir)) if inside else str(path.relative_to(root))
+                    if not inside and self.blobs and path.is_relative_to(self.src_dir) \
+                            and resolved.is_relative_to(self.blobs):
+                        inside, display = True, str(path.relative_to(self.src_dir))
                     return SourceFile(resolved, module, display, is_pkg, inside)
             except OSError:
                 return None

@@ -1,5 +1,6 @@
-"""User inputs shared by the static analysis and the runtime dump: the source folder, the
-config.json file with --set overrides, and the root (``--root FILE_STEM:NAME`` or auto_map).
+"""User inputs shared by the static analysis and the runtime dump: the source (a folder, or a Hub
+id ``ORG/NAME`` resolved by analyzer/source/hub.py), the config.json file with --set overrides,
+and the root (``--root FILE_STEM:NAME`` or auto_map, which may name another Hub repo).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+from analyzer.source import hub
 
 AUTO_MAP_KEYS = ("AutoModel", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForVision2Seq")
 
@@ -24,6 +26,7 @@ class RootSpec:
     module: str
     name: str
     origin: str  # "--root" or "auto_map.AutoModel" ...
+    repo: str | None = None  # "ORG/OTHER" of an auto_map entry "ORG/OTHER--module.Class": the code lives there
 
     def __str__(self) -> str:
         return f"{self.module}:{self.name}"
@@ -38,6 +41,47 @@ def parse_root(text: str) -> RootSpec:
     if ".." in module or module.startswith((".", "/")) or "/" in module:
         raise _fail("E004", f"--root module {module!r} must name a file inside the source folder")
     return RootSpec(module, name, "--root")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved source argument: the folder to read, the Hub snapshot it came from (if any), and
+    the notes that say which one was used."""
+
+    path: Path
+    hub: hub.HubSnapshot | None = None
+    notes: tuple[str, ...] = ()
+
+
+def resolve_source(arg, revision: str | None = None, download: bool = False) -> Source:
+    """The rule: an existing path is a folder (it wins over a cached Hub repo of the same name);
+    otherwise ``ORG/NAME`` is a Hub id, read from the Hugging Face cache (``--download``: fetched
+    first). Anything else is a missing folder (E002)."""
+    if isinstance(arg, Source):
+        return arg
+    text = str(arg)
+    if os.path.lexists(text) or not hub.is_hub_id(text):
+        notes = []
+        if hub.in_cache(text):
+            notes.append(f"{text} is a local folder: it is used, not the Hugging Face cache's {text}")
+        if revision or download:
+            notes.append(f"--revision/--download apply to Hub ids only; {text} is a local folder")
+        return Source(source_dir(arg), None, tuple(notes))
+    snapshot = hub.resolve(text, revision, download=download)
+    return Source(source_dir(snapshot.path), snapshot, (snapshot.note(),))
+
+
+def names_model(arg: str) -> bool:
+    """Whether a ``diff`` side is a model (a folder, or a Hub id) rather than a JSON tree file."""
+    return Path(arg).is_dir() or (not os.path.lexists(arg) and hub.is_hub_id(arg) and not arg.endswith(".json"))
+
+
+def code_snapshot(spec: RootSpec, download: bool = False) -> hub.HubSnapshot | None:
+    """The snapshot of the repo an auto_map entry points into (``ORG/OTHER--module.Class``), at
+    its main revision as transformers fetches it; None when the root is in the source folder."""
+    if spec.repo is None:
+        return None
+    return hub.resolve(spec.repo, None, download=download)
 
 
 def source_dir(path: str | Path) -> Path:
@@ -98,9 +142,13 @@ def root_from_config(config: dict, config_path: str | None, src: str | Path | No
                 ref = ref[0] if ref else None
             if isinstance(ref, str) and "." in ref:
                 module, _, name = ref.rpartition(".")
-                if "--" in module:  # "repo--module.Class" refers to another hub repo
-                    raise _fail("E004", f"auto_map.{key} points to another repository: {ref!r}", config_path)
-                return RootSpec(module, name, f"auto_map.{key}")
+                repo = None
+                if "--" in module:  # "ORG/OTHER--module.Class": the code lives in another Hub repo
+                    repo, _, module = module.partition("--")
+                    if not hub.is_hub_id(repo):
+                        raise _fail("E004", f"auto_map.{key} {ref!r} points to another repository, but {repo!r} "
+                                    "is not a Hub id ORG/NAME", config_path)
+                return RootSpec(module, name, f"auto_map.{key}", repo)
     if config_path is None and src is not None:
         raise _fail("E004", "no root given: the folder has no config.json to take auto_map.AutoModel from; "
                     "pass --root FILE_STEM:NAME", src)
@@ -115,5 +163,6 @@ def config_auto_class(config: dict) -> RootSpec | None:
     ref = config.get("auto_map", {}).get("AutoConfig") if isinstance(config.get("auto_map"), dict) else None
     if isinstance(ref, str) and "." in ref:
         module, _, name = ref.rpartition(".")
-        return RootSpec(module, name, "auto_map.AutoConfig")
+        repo, sep, rest = module.partition("--")  # in another Hub repo: the code folder's file
+        return RootSpec(rest if sep else module, name, "auto_map.AutoConfig", repo if sep else None)
     return None

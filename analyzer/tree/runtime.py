@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
-from analyzer.source.inputs import RootSpec, config_auto_class, load_config, parse_root, root_from_config, source_dir
+from analyzer.source.inputs import (RootSpec, code_snapshot, config_auto_class, load_config, parse_root, resolve_source,
+                                    root_from_config, source_dir)
 from analyzer.tree.model import BufferInfo, ModuleNode, ModuleTree
 
 from analyzer.tree.sandbox import _Sandbox, _e007, _failure
@@ -214,6 +215,9 @@ def dump_runtime(
     attn_implementation: str | None = None,
     stub_modules: tuple[str, ...] | list[str] = (),
     stages: str | None = None,
+    revision: str | None = None,
+    download: bool = False,
+    notes: list | None = None,
 ) -> ModuleTree:
     """Import the model in folder ``src``, build it on the meta device and return its module tree.
 
@@ -221,7 +225,9 @@ def dump_runtime(
     from config.json's auto_map. ``config`` defaults to ``src/config.json`` (``overrides`` are
     ``key=value`` strings as for ``--set``). ``attn_implementation`` None keeps what transformers
     picks by itself; a value is forced on the config (and its sub-configs). ``stub_modules`` are
-    package names replaced by permissive stubs for the duration of the dump.
+    package names replaced by permissive stubs for the duration of the dump. ``src`` may be a Hub
+    id ``ORG/NAME`` (``revision``, ``download``: as for ``analyze``); ``notes``, a list, receives
+    the lines that say where the source came from.
 
     Executes the analyzed code. Raises ``AnalyzerError`` (E007 when importing or building fails).
     """
@@ -233,8 +239,9 @@ def dump_runtime(
     except ImportError:
         raise _e007("the runtime dump needs torch: pip install 'modeltree-analyzer[runtime]'") from None
 
-    shown_src = Path(src)
-    src_dir = source_dir(src)
+    source = resolve_source(src, revision, download)
+    src_dir = source.path
+    shown_src = Path(src) if source.hub is None else src_dir
     if config is not None:
         config_path = Path(config)
     elif (src_dir / "config.json").is_file():
@@ -247,6 +254,13 @@ def dump_runtime(
             "E004", "no root given: the folder has no config.json to take auto_map.AutoModel from; pass --root FILE_STEM:NAME",
             SourceSpan(str(shown_src))))
     spec = parse_root(root) if root else root_from_config(config_dict, config_shown)
+    code = code_snapshot(spec, download)  # auto_map into another Hub repo: the code is imported from there
+    hub_meta = {"hub": source.hub.meta()} if source.hub else {}
+    if notes is not None:
+        notes.extend([*source.notes] + ([f"{spec.origin} points to {code.repo_id}: {code.note()}"] if code else []))
+    if code:
+        hub_meta["code_repo"] = code.meta()
+        src_dir = shown_src = source_dir(code.path)
     if not _root_module_exists(src_dir, spec.module):
         raise AnalyzerError(
             Diagnostic("E004", f"root module {spec.module!r} ({spec.origin}) is not a file in the source folder",
@@ -289,6 +303,7 @@ def dump_runtime(
             "transformers": _version("transformers"),
             "attn_implementation": attn_used,
             "stubs": list(stubs),
+            **hub_meta,
         },
     )
     return tag(tree, stage_rules, leaf_rules)

@@ -35,6 +35,7 @@ import warnings
 from pathlib import Path
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+from analyzer.source.hub import blobs_dir
 
 
 _SYNTHETIC_PREFIX = "_modeltree_src_"
@@ -139,7 +140,7 @@ def _is_stub_value(value) -> bool:
 # ---- the import sandbox ----------------------------------------------------------------------
 def _package_layout(src: Path) -> tuple[Path | None, str | None]:
     """(folder above the package root, dotted name of ``src``) when ``src`` is or lies in a package."""
-    if not (src / "__init__.py").is_file():
+    if not (src / "__init__.py").is_file() or blobs_dir(src) is not None:  # a Hub snapshot: anonymous
         return None, None
     top = src
     while (top.parent / "__init__.py").is_file() and top.parent != top:
@@ -156,7 +157,8 @@ def _module_file(mod) -> Path | None:
     if not f:
         return None
     try:
-        return Path(f).resolve()
+        p = Path(f)
+        return p.parent.resolve() / p.name  # not through a file's own symlink (a Hub snapshot's files are links)
     except (OSError, ValueError):
         return None
 
@@ -322,7 +324,8 @@ def _innermost_span(exc: BaseException, src: Path, shown_src: Path) -> SourceSpa
     best = None
     for frame in traceback.extract_tb(exc.__traceback__):
         try:
-            p = Path(frame.filename).resolve()
+            p = Path(frame.filename)
+            p = p.parent.resolve() / p.name  # a Hub snapshot's files are symlinks into its blobs/
         except (OSError, ValueError):
             continue
         if _inside(p, src):
