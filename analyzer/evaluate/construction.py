@@ -6,21 +6,45 @@ from __future__ import annotations
 from analyzer.evaluate.configs import _to_attrdict, dict_from_args, hf_config_init
 from analyzer.evaluate.core import _err
 from analyzer.evaluate.kinds import _kind
-from analyzer.evaluate.modeled import nn_class
+from analyzer.evaluate.modeled import external_attr, nn_class
 from analyzer.evaluate.modules import add_module, container_init
+from analyzer.evaluate.stdlib import clone
 from analyzer.evaluate.torch_rules import (
     BindError,
+    Clones,
+    Known,
+    Plan,
+    RequireError,
     ShapeError,
     bind,
     instantiate,
     instantiate_children,
 )
 from analyzer.evaluate.values import (
+    BoundMethod,
+    BuiltinClass,
+    ClassValue,
+    FunctionValue,
     Instance,
+    Intrinsic,
+    ModuleObj,
+    PartialValue,
     Tensor,
     Unknown,
     call_key,
 )
+
+_OBJECTS = (Instance, ClassValue, BuiltinClass, Intrinsic, FunctionValue, BoundMethod, PartialValue)
+
+
+def known(v):
+    """An argument as a rule sees it: modules, tensors and other known objects wrapped in Known;
+    plain data, Plans and Known values as they are; anything else (Unknown) stays opaque."""
+    if isinstance(v, ModuleObj):
+        return Known("module", v)
+    if isinstance(v, Tensor):
+        return Known("tensor", v, tuple(v.shape) if v.shape is not None else None, v.dtype)
+    return Known("object", v) if isinstance(v, _OBJECTS) else v
 
 
 def construct_plain(ev, base, args, kwargs, span):
@@ -55,36 +79,54 @@ def nn_init(ev, base, obj, args, kwargs, span):
     key = call_key(rule.qualname, args, kwargs)  # 2,342 Linears share a handful of calls
     hit = ev.nn_memo.get(key) if key is not None else None
     if hit is None:
+        bound = {}
         try:
-            bound = bind(rule, list(args), dict(kwargs))
-        except BindError as exc:
-            raise _err("W104", f"{rule.name}: {exc}", span, "TypeError") from None
-        try:
+            bound = bind(rule, [known(a) for a in args], {k: known(v) for k, v in kwargs.items()})
             params, buffers = instantiate(rule, bound)
+        except BindError as exc:
+            exc_type = "ValueError" if isinstance(exc, RequireError) else "TypeError"
+            raise _err("W104", f"{rule.name}: {exc}", span, exc_type) from None
         except ShapeError as exc:
-            unknown = [k for k, v in bound.items() if isinstance(v, (Unknown, Tensor))]
-            why = "; ".join(f"{k}: {bound[k].reason}" for k in unknown if isinstance(bound[k], Unknown))
+            why = "; ".join(f"{k}: {v.reason}" for k, v in bound.items() if isinstance(v, Unknown))
             ev.warn("W104", f"{rule.name}: parameter shapes unknown ({why or exc})", span)
             return
         hit = (params, buffers, bound)
         if key is not None:
             ev.nn_memo[key] = hit
     params, buffers, bound = hit
+    lazy = [n for n, s in params.items() if s is None] + [n for n, b in buffers.items() if b.shape is None]
+    why = f"{rule.name} is a lazy module: its shapes are set at the first forward call"
     for name, shape in params.items():
-        obj.params[name] = Tensor(tuple(shape), "float32", True)
+        obj.params[name] = Tensor(tuple(shape), "float32", True) if shape is not None else Tensor(None, "float32", True, why)
     for name, info in buffers.items():
-        obj.buffers[name] = Tensor(tuple(info.shape) if info.shape is not None else None, info.dtype or "float32")
+        obj.buffers[name] = Tensor(tuple(info.shape) if info.shape is not None else None, info.dtype or "float32",
+                                   why_unknown=why if info.shape is None else None)
         if not info.persistent:
             obj.non_persistent.add(name)
+    if lazy:
+        ev.warn("W104", f"{why}; unknown statically: {', '.join(lazy)}", span)
     if rule.children:
         try:
             children = instantiate_children(rule, bound)
         except ShapeError as exc:
             ev.warn("W104", f"{rule.name}: child modules unknown ({exc})", span)
             return
-        for name, (cls_name, cargs, ckwargs) in children.items():
-            child_rule = ev.nn_rules.get(cls_name)
-            add_module(ev, obj, name, ev.instantiate(nn_class(ev, cls_name, child_rule), cargs, ckwargs, span), span)
+        for name, child in children.items():
+            add_module(ev, obj, name, realize(ev, child, span), span)
+
+
+def realize(ev, child, span):
+    """The module a rule's child stands for: a Plan built (its Plan arguments first), a Known
+    module itself, Clones as an nn.ModuleList of deep copies."""
+    if isinstance(child, Known):
+        return child.obj
+    if isinstance(child, Clones):
+        template = realize(ev, child.module, span)
+        copies = [clone(template, {}, ev, span) for _ in range(child.count)]
+        return ev.instantiate(external_attr(ev, "torch.nn", "ModuleList", span), [copies], {}, span)
+    args = [realize(ev, a, span) if isinstance(a, Plan) else a for a in child.args]
+    kwargs = {k: realize(ev, v, span) if isinstance(v, Plan) else v for k, v in child.kwargs.items()}
+    return ev.instantiate(nn_class(ev, child.cls, ev.nn_rules.get(child.cls)), args, kwargs, span)
 
 
 def hf_model_init(ev, obj, args, kwargs, span):

@@ -44,7 +44,13 @@ def external_attr(ev, modname: str, name: str, span):
             return ev.externals.modeled_class("torch.nn.Module")
         if name == "Parameter":
             return Intrinsic("torch.nn.Parameter", _param)
+        why = ev.nn_rules.unmodelled.get(name)
+        if why is not None:
+            return Unknown(f"torch.nn.{name} is deliberately not modelled: {why}", span, True)
         return Unknown(f"torch.nn.{name} has no rule in rules/torch_nn.yaml", span, True)
+    rule = ev.nn_rules.get(name) if modname.startswith("torch.nn.") else None
+    if rule is not None and rule.qualname.startswith(modname + "."):  # torch.nn.parallel.DataParallel
+        return nn_class(ev, name, rule)
     if modname in ("torch.nn.parameter",) and name == "Parameter":
         return Intrinsic("torch.nn.Parameter", _param)
     if modname == "torch.nn.init" or (modname == "torch.nn.functional" and name.endswith("_")):

@@ -5,13 +5,24 @@ Never imports torch. Shape and ``when`` expressions run on a small restricted ``
 from __future__ import annotations
 
 import ast
-import operator as op
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
+from analyzer.evaluate.torch_rule_exprs import (  # Known, Plan, Clones: the API of instantiate_children
+    HELPERS,
+    MAX_ITEMS,
+    Clones,
+    Known,
+    Plan,
+    _compile,
+    _ev,
+    _parse_many,
+    _plain,
+)
 from analyzer.rules import RULES_DIR, load_yaml
 
 DEFAULT_PATH = RULES_DIR / "torch_nn.yaml"
@@ -33,6 +44,11 @@ class ShapeError(Exception):
     """A shape, ``when`` or ``let`` expression failed on the bound arguments."""
 
 
+class RequireError(BindError):
+    """A ``require`` check failed: torch raises ValueError for these arguments."""
+
+
+
 @dataclass(frozen=True)
 class Arg:
     name: str
@@ -49,14 +65,18 @@ class TensorSpec:  # a parameter or a buffer
     dtype: str | None = None  # buffers only, from here on
     dtype_arg: str | None = None
     persistent: bool = True
+    like: str | None = None  # a tensor argument giving shape and dtype (absent when None)
+    lazy: bool = False  # an Uninitialized{Parameter,Buffer}: the shape is set at the first forward
 
 
 @dataclass(frozen=True)
 class ChildSpec:
     name: str
-    cls: str  # a rule name
+    cls: str | None  # a rule name (None: a `value` or `clones` child)
     args: str = "[]"  # an expression giving the positional arguments
     kwargs: tuple[tuple[str, str], ...] = ()  # (name, expression)
+    value: str | None = None  # `value`: the module itself; `clones`: the module copied
+    count: str | None = None  # `clones` only
 
 
 @dataclass(frozen=True)
@@ -64,126 +84,26 @@ class NNRule:
     name: str
     qualname: str
     signature: tuple[Arg, ...]
-    let: tuple[tuple[str, str], ...] = ()
+    let: tuple[tuple[str, str | ChildSpec], ...] = ()
     params: tuple[TensorSpec, ...] = ()
     buffers: tuple[TensorSpec, ...] = ()
     children: tuple[ChildSpec, ...] = ()
+    binds: tuple[Arg, ...] | None = None  # *args/**kwargs bound again to this signature
+    require: tuple[tuple[str, str], ...] = ()  # (condition, message): false -> RequireError
+    foreach: tuple[tuple[str, str], ...] = ()  # (name, list expression): params/buffers repeated
 
 
 @dataclass(frozen=True)
 class TorchRules:
     rules: dict[str, NNRule]
     containers: dict[str, str]
+    unmodelled: dict[str, str] = None  # class name -> why it has no rule
 
     def get(self, name: str) -> NNRule | None:
         """Look up 'Linear', 'torch.nn.Linear' or 'torch.nn.modules.linear.Linear'."""
         head, _, tail = name.rpartition(".")
         rule = self.rules.get(tail)
         return rule if rule is not None and (head in ("", "torch.nn") or rule.qualname == name) else None
-
-
-# ---- the restricted expression evaluator ---------------------------------------------------
-def _ntuple(n: int):
-    return lambda x: tuple(x) if isinstance(x, (list, tuple)) else (x,) * n
-
-
-HELPERS = {"single": _ntuple(1), "pair": _ntuple(2), "triple": _ntuple(3),
-           "shape_of": lambda x: (x,) if isinstance(x, int) else tuple(x),
-           "int": int, "len": len, "tuple": tuple, "min": min, "max": max}
-
-
-def _plain(value: Any) -> Any:
-    """Truth tests and comparisons need plain values: an opaque one (e.g. the evaluator's Unknown) is an error."""
-    if value is None or isinstance(value, (bool, int, float, str, list, tuple, dict)):
-        return value
-    raise ValueError(f"cannot test or compare a {type(value).__name__}")
-
-
-_OPS = {ast.Add: op.add, ast.Sub: op.sub, ast.Mult: op.mul, ast.Div: op.truediv, ast.FloorDiv: op.floordiv,
-        ast.Mod: op.mod, ast.USub: op.neg, ast.UAdd: op.pos, ast.Not: lambda a: not _plain(a),
-        ast.Eq: op.eq, ast.NotEq: op.ne, ast.Lt: op.lt, ast.LtE: op.le, ast.Gt: op.gt, ast.GtE: op.ge,
-        ast.Is: op.is_, ast.IsNot: op.is_not, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
-
-
-def _items(node: ast.List | ast.Tuple, env: dict) -> list:
-    out: list = []
-    for elt in node.elts:
-        out.extend(_ev(elt.value, env)) if isinstance(elt, ast.Starred) else out.append(_ev(elt, env))
-    return out
-
-
-_EVAL = {
-    ast.Expression: lambda n, env: _ev(n.body, env),
-    ast.Constant: lambda n, env: n.value,
-    ast.Name: lambda n, env: env[n.id] if n.id in env else HELPERS[n.id],
-    ast.BinOp: lambda n, env: _OPS[type(n.op)](_ev(n.left, env), _ev(n.right, env)),
-    ast.UnaryOp: lambda n, env: _OPS[type(n.op)](_ev(n.operand, env)),
-    ast.BoolOp: lambda n, env: (all if isinstance(n.op, ast.And) else any)(bool(_plain(_ev(v, env))) for v in n.values),
-    ast.Compare: lambda n, env: all(_OPS[type(o)](_plain(_ev(a, env)), _plain(_ev(b, env)))
-                                    for o, a, b in zip(n.ops, [n.left, *n.comparators], n.comparators)),
-    ast.IfExp: lambda n, env: _ev(n.body, env) if _plain(_ev(n.test, env)) else _ev(n.orelse, env),
-    ast.List: _items,
-    ast.Tuple: lambda n, env: tuple(_items(n, env)),
-    ast.Subscript: lambda n, env: _ev(n.value, env)[_ev(n.slice, env)],
-    ast.Call: lambda n, env: HELPERS[n.func.id](*(_ev(a, env) for a in n.args)),
-}
-_NODES = (*_EVAL, *_OPS, ast.Load, ast.And, ast.Or, ast.Starred)
-
-
-def _ev(node: ast.AST, env: dict) -> Any:
-    if type(node) not in _EVAL:  # a Starred outside a list
-        raise ValueError(f"'{type(node).__name__}' is not allowed here")
-    return _EVAL[type(node)](node, env)
-
-
-_PARSED: dict[str, ast.Expression] = {}
-
-
-def _parse_many(data: Any) -> None:
-    """Parse every string of the rules file in one ``ast.parse`` call (one compile instead of
-    hundreds); strings that are not expressions are left to ``_compile``'s own error path."""
-    texts: set[str] = set()
-
-    def collect(x):
-        if isinstance(x, str):
-            texts.add(x.strip())
-        elif isinstance(x, dict):
-            for v in x.values():
-                collect(v)
-        elif isinstance(x, list):
-            for v in x:
-                collect(v)
-
-    collect(data)
-    def balanced(t: str) -> bool:
-        depth = 0
-        for ch in t:
-            depth += ch in "([{"
-            depth -= ch in ")]}"
-            if depth < 0:
-                return False
-        return depth == 0
-
-    ordered = sorted(t for t in texts if t and "\n" not in t and balanced(t))
-    try:
-        batch = ast.parse("(\n" + ",\n".join(f"({t})" for t in ordered) + ",\n)", mode="eval")
-    except SyntaxError:
-        return
-    for text, node in zip(ordered, batch.body.elts):
-        _PARSED[text] = ast.Expression(body=node)
-
-
-@lru_cache(maxsize=4096)
-def _compile(text: str) -> ast.Expression:
-    """Parse, allowing only the constructs above; raises SyntaxError or ValueError."""
-    tree = _PARSED.get(text.strip()) or ast.parse(text.strip(), mode="eval")
-    for node in ast.walk(tree):
-        if not isinstance(node, _NODES):
-            raise ValueError(f"'{type(node).__name__}' is not allowed")
-        if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in HELPERS
-                                           or node.keywords):
-            raise ValueError("only positional calls to " + ", ".join(HELPERS) + " are allowed")
-    return tree
 
 
 def _value(rule: NNRule, what: str, expr: str | bool, env: dict, test: bool = False) -> Any:
@@ -199,27 +119,40 @@ def _value(rule: NNRule, what: str, expr: str | bool, env: dict, test: bool = Fa
 
 # ---- binding and instantiation -------------------------------------------------------------
 def bind(rule: NNRule, args: list, kwargs: dict) -> dict[str, object]:
-    """Bind constructor arguments to ``rule.signature`` like Python does; raises BindError."""
-    positional = [a for a in rule.signature if a.kind == "positional"]
-    star = next((a.name for a in rule.signature if a.kind == "*args"), None)
-    dstar = next((a.name for a in rule.signature if a.kind == "**kwargs"), None)
+    """Bind constructor arguments to ``rule.signature`` like Python does, then (``binds``) the
+    collected ``*args``/``**kwargs`` again to ``rule.binds`` (both stay bound too); raises BindError,
+    or RequireError when a ``require`` condition is false (ShapeError when it cannot be evaluated)."""
+    out = _bind(rule.name, rule.signature, args, kwargs)
+    if getattr(rule, "binds", None) is not None:  # (a YAML fallback's signature has no binds)
+        star = next(a.name for a in rule.signature if a.kind == "*args")
+        dstar = next(a.name for a in rule.signature if a.kind == "**kwargs")
+        out = {**out, **_bind(rule.name, rule.binds, list(out[star]), dict(out[dstar]))}
+    if getattr(rule, "require", ()):
+        _env(rule, out)
+    return out
+
+
+def _bind(name: str, signature: tuple[Arg, ...], args: list, kwargs: dict) -> dict[str, object]:
+    positional = [a for a in signature if a.kind == "positional"]
+    star = next((a.name for a in signature if a.kind == "*args"), None)
+    dstar = next((a.name for a in signature if a.kind == "**kwargs"), None)
     if len(args) > len(positional) and star is None:
-        raise BindError(f"{rule.name}() takes {len(positional)} positional arguments but {len(args)} were given")
+        raise BindError(f"{name}() takes {len(positional)} positional arguments but {len(args)} were given")
     out: dict[str, object] = {a.name: v for a, v in zip(positional, args)}
     if star is not None:
         out[star] = tuple(args[len(positional):])
-    named = {a.name for a in rule.signature if a.kind in ("positional", "keyword")}
+    named = {a.name for a in signature if a.kind in ("positional", "keyword")}
     extra: dict[str, object] = {}
     for key, value in kwargs.items():
         if key in named and key in out:
-            raise BindError(f"{rule.name}() got multiple values for argument '{key}'")
+            raise BindError(f"{name}() got multiple values for argument '{key}'")
         if key not in named and dstar is None:
-            raise BindError(f"{rule.name}() got an unexpected keyword argument '{key}'")
+            raise BindError(f"{name}() got an unexpected keyword argument '{key}'")
         (out if key in named else extra)[key] = value
-    for arg in rule.signature:
+    for arg in signature:
         if arg.kind in ("positional", "keyword") and arg.name not in out:
             if not arg.has_default:
-                raise BindError(f"{rule.name}() missing required argument '{arg.name}'")
+                raise BindError(f"{name}() missing required argument '{arg.name}'")
             out[arg.name] = arg.default
     if dstar is not None:
         out[dstar] = extra
@@ -229,8 +162,26 @@ def bind(rule: NNRule, args: list, kwargs: dict) -> dict[str, object]:
 def _env(rule: NNRule, bound: dict) -> dict:
     env = dict(bound)
     for name, expr in rule.let:
-        env[name] = _value(rule, f"let.{name}", expr, env)
+        env[name] = _plan(rule, expr, env) if isinstance(expr, ChildSpec) else _value(rule, f"let.{name}", expr, env)
+    for cond, message in rule.require:
+        if not _value(rule, f"require '{cond}'", cond, env, True):
+            raise RequireError(f"{rule.name}(): {message}")
     return env
+
+
+def _plan(rule: NNRule, c: ChildSpec, env: dict) -> Plan:
+    return Plan(c.cls, _value(rule, f"{c.name}.args", c.args, env),
+                {k: _value(rule, f"{c.name}.kwargs.{k}", v, env) for k, v in c.kwargs})
+
+
+def _combos(rule: NNRule, env: dict) -> list[dict]:
+    """The environments of ``foreach`` (nested loops, the first name outermost); [env] without it."""
+    combos = [env]
+    for name, expr in rule.foreach:
+        combos = [{**c, name: v} for c in combos for v in _value(rule, f"foreach.{name}", expr, c)]
+        if len(combos) > MAX_ITEMS:
+            raise ShapeError(f"{rule.name}.foreach: more than {MAX_ITEMS} combinations")
+    return combos
 
 
 def _shape(rule: NNRule, spec: TensorSpec, env: dict) -> tuple[int, ...]:
@@ -244,24 +195,48 @@ def _shape(rule: NNRule, spec: TensorSpec, env: dict) -> tuple[int, ...]:
 def instantiate(rule: NNRule, bound: dict) -> tuple[dict[str, tuple[int, ...]], dict[str, BufferSpec]]:
     """Own parameters (name -> shape) and buffers (name -> BufferSpec), in registration order.
 
-    A bound ``dtype_arg`` (e.g. 'bfloat16', or any value whose str() is 'torch.bfloat16') overrides a buffer's dtype."""
-    env = _env(rule, bound)
-    params = {p.name: _shape(rule, p, env) for p in rule.params if _value(rule, f"{p.name}.when", p.when, env, True)}
-    buffers = {}
-    for b in rule.buffers:
-        if _value(rule, f"{b.name}.when", b.when, env, True):
-            override = env.get(b.dtype_arg) if b.dtype_arg else None
-            dtype = b.dtype if override is None else str(override).removeprefix("torch.")
-            buffers[b.name] = BufferSpec(_shape(rule, b, env), dtype, b.persistent)
+    A bound ``dtype_arg`` (e.g. 'bfloat16', or any value whose str() is 'torch.bfloat16') overrides a buffer's dtype.
+    A ``lazy`` tensor's shape is None; a ``like`` buffer copies its tensor argument (absent when it is None)."""
+    params, buffers = {}, {}
+    for env in _combos(rule, _env(rule, bound)):
+        for p in rule.params:
+            if _value(rule, f"{p.name}.when", p.when, env, True):
+                params[p.name.format_map(env)] = None if p.lazy else _shape(rule, p, env)
+        for b in rule.buffers:
+            if b.like is not None:
+                t = env[b.like]
+                if t is not None and not (isinstance(t, Known) and t.kind == "tensor" and t.shape is not None):
+                    raise ShapeError(f"{rule.name}.{b.name}: '{b.like}' is not a tensor of known shape or None")
+                if t is not None:
+                    buffers[b.name.format_map(env)] = BufferSpec(tuple(t.shape), t.dtype, b.persistent)
+            elif _value(rule, f"{b.name}.when", b.when, env, True):
+                override = env.get(b.dtype_arg) if b.dtype_arg else None
+                dtype = b.dtype if override is None else str(override).removeprefix("torch.")
+                buffers[b.name.format_map(env)] = BufferSpec(None if b.lazy else _shape(rule, b, env), dtype, b.persistent)
     return params, buffers
 
 
-def instantiate_children(rule: NNRule, bound: dict) -> dict[str, tuple[str, list, dict]]:
-    """Child modules in registration order: name -> (rule name, positional args, keyword args)."""
+def instantiate_children(rule: NNRule, bound: dict) -> dict[str, Plan | Known | Clones]:
+    """Child modules in registration order: name -> a Plan (build it), a Known module (register that
+    module) or Clones. A ``value`` that is None, plain or a Known non-module registers no child."""
     env = _env(rule, bound)
-    return {c.name: (c.cls, _value(rule, f"{c.name}.args", c.args, env),
-                     {k: _value(rule, f"{c.name}.kwargs.{k}", v, env) for k, v in c.kwargs})
-            for c in rule.children}
+    out: dict[str, Plan | Known | Clones] = {}
+    for c in rule.children:
+        if c.cls is not None:
+            out[c.name] = _plan(rule, c, env)
+            continue
+        v = _value(rule, f"{c.name}.value", c.value, env)
+        module = isinstance(v, Plan) or isinstance(v, Known) and v.kind == "module"
+        if c.count is not None:
+            n = _value(rule, f"{c.name}.count", c.count, env)
+            if not module or type(n) is not int:
+                raise ShapeError(f"{rule.name}.{c.name}: clones of {type(v).__name__} x {n!r}: not a module and an int")
+            out[c.name] = Clones(v, max(n, 0))
+        elif module:
+            out[c.name] = v
+        elif not (isinstance(v, Known) or v is None or isinstance(v, (bool, int, float, str))):
+            raise ShapeError(f"{rule.name}.{c.name}: cannot tell whether a {type(v).__name__} is a module")
+    return out
 
 
 # ---- loading and validation ----------------------------------------------------------------
@@ -281,8 +256,13 @@ def _signature(items: Any) -> tuple[Arg, ...]:
             continue
         if isinstance(item, dict) and len(item) == 1:
             (name, default), = item.items()
-            if default is not None and type(default) not in (bool, int, float, str):
-                raise _Bad("signature", f"default of '{name}' must be null, bool, int, float or string")
+            if isinstance(default, dict) and list(default) == ["callable"] and isinstance(default["callable"], str):
+                default = Known("object", default["callable"])  # e.g. activation=F.relu
+            elif isinstance(default, list) and all(type(d) in (bool, int, float, str) for d in default):
+                default = tuple(default)
+            elif default is not None and type(default) not in (bool, int, float, str):
+                raise _Bad("signature", f"default of '{name}' must be null, bool, int, float, string, "
+                                        "a list of those or {callable: dotted.name}")
             arg = Arg(str(name), kind, True, default)
         elif isinstance(item, str) and item.startswith("**"):
             arg = Arg(item[2:], "**kwargs")
@@ -313,10 +293,17 @@ def _expr(key: str, value: Any, names: set[str]) -> str | bool:
     return value
 
 
-def _entries(key: str, section: Any, allowed: set[str], short: str | None = None):
-    """(key path, name, spec) of a mapping section; a bare value stands for {short: value}."""
-    if not isinstance(section or {}, dict) or not all(isinstance(k, str) and k.isidentifier() for k in section or {}):
-        raise _Bad(key, "expected a mapping of identifiers")
+_TEMPLATE = re.compile(r"(?:\w|\{\w+\})+")  # a name with {placeholders}, e.g. weight_ih_l{layer}{suffix}
+
+
+def _entries(key: str, section: Any, allowed: set[str], short: str | None = None, names: set | None = None):
+    """(key path, name, spec) of a mapping section; a bare value stands for {short: value}.
+    With ``names``, a name may hold {placeholders} among ``names`` (formatted per foreach combination)."""
+    def good(k):
+        return isinstance(k, str) and (k.isidentifier() or names is not None and _TEMPLATE.fullmatch(k) is not None
+                                       and set(re.findall(r"\{(\w+)\}", k)) <= names)
+    if not isinstance(section or {}, dict) or not all(good(k) for k in section or {}):
+        raise _Bad(key, "expected a mapping of identifiers" + (" (with {placeholders} among the names)" if names else ""))
     for name, spec in (section or {}).items():
         spec = {short: spec} if short and not isinstance(spec, dict) else spec
         if not isinstance(spec, dict) or set(spec) - allowed:
@@ -324,43 +311,77 @@ def _entries(key: str, section: Any, allowed: set[str], short: str | None = None
         yield f"{key}.{name}", name, spec
 
 
+def _child(key: str, name: str, spec: dict, names: set[str]) -> ChildSpec:
+    """{class, args, kwargs} (a module built from a rule), {value} or {clones, count}."""
+    if [k in spec for k in ("class", "value", "clones")].count(True) != 1 or ("count" in spec) != ("clones" in spec) \
+            or ("class" not in spec and {"args", "kwargs"} & set(spec)):
+        raise _Bad(key, "expected {class, args, kwargs}, {value} or {clones, count}")
+    if "class" not in spec:
+        return ChildSpec(name, None, value=_expr(f"{key}.value", spec.get("value", spec.get("clones")), names),
+                         count=_expr(f"{key}.count", spec["count"], names) if "count" in spec else None)
+    if not isinstance(spec.get("class"), str):
+        raise _Bad(f"{key}.class", "expected a class name of this file")
+    args = _expr(f"{key}.args", spec.get("args", "[]"), names)
+    if not isinstance(args, str) or not isinstance(_compile(args).body, (ast.List, ast.Tuple)):
+        raise _Bad(f"{key}.args", "expected a list expression '[...]'")
+    kwargs = tuple((k, _expr(kkey, kspec["expr"], names))
+                   for kkey, k, kspec in _entries(f"{key}.kwargs", spec.get("kwargs"), {"expr"}, "expr"))
+    return ChildSpec(name, spec["class"], args, kwargs)
+
+
 def _rule(name: str, data: Any) -> NNRule:
-    keys = {"qualname", "signature", "let", "params", "buffers", "children"}
+    keys = {"qualname", "signature", "binds", "let", "require", "foreach", "params", "buffers", "children"}
     if not isinstance(data, dict) or set(data) - keys:
         raise _Bad("", "expected a mapping with keys among " + ", ".join(sorted(keys)))
     qualname = data.get("qualname")
     if not isinstance(qualname, str) or not qualname.startswith("torch.") or not qualname.endswith("." + name):
         raise _Bad("qualname", f"expected 'torch.<module>.{name}', got {qualname!r}")
     signature = _signature(data.get("signature"))
-    names = {a.name for a in signature}
+    binds = None
+    if "binds" in data:
+        if {a.kind for a in signature} != {"*args", "**kwargs"}:
+            raise _Bad("binds", "needs a signature of only *args and **kwargs")
+        binds = _signature(data["binds"])
+        if {a.name for a in binds} & {a.name for a in signature}:
+            raise _Bad("binds", "must not repeat the names of *args and **kwargs")
+    names = {a.name for a in (binds or ()) + signature}
     let = []
-    for key, var, spec in _entries("let", data.get("let"), {"expr"}, "expr"):
-        let.append((var, _expr(key, spec["expr"], names)))
+    child_keys = {"class", "args", "kwargs", "value", "clones", "count"}
+    for key, var, spec in _entries("let", data.get("let"), {"expr", "class", "args", "kwargs"}, "expr"):
+        let.append((var, _child(key, var, spec, names) if "class" in spec else _expr(key, spec.get("expr"), names)))
         names.add(var)
-    params = tuple(TensorSpec(p, _expr(f"{key}.shape", spec.get("shape"), names),
-                              _expr(f"{key}.when", spec.get("when", True), names))
-                   for key, p, spec in _entries("params", data.get("params"), {"shape", "when"}, "shape"))
+    require = data.get("require") or {}
+    if not isinstance(require, dict) or not all(isinstance(m, str) for m in require.values()):
+        raise _Bad("require", "expected a mapping of condition -> message")
+    require = tuple((_expr(f"require '{c}'", c, names), m) for c, m in require.items())
+    foreach = []
+    for key, var, spec in _entries("foreach", data.get("foreach"), {"expr"}, "expr"):
+        foreach.append((var, _expr(key, spec["expr"], names)))
+        names.add(var)
+    params = []
+    for key, p, spec in _entries("params", data.get("params"), {"shape", "when", "lazy"}, "shape", names):
+        if type(spec.get("lazy", False)) is not bool or spec.get("lazy", False) == ("shape" in spec):
+            raise _Bad(key, "expected a shape, or lazy: true without one")
+        params.append(TensorSpec(p, "" if spec.get("lazy") else _expr(f"{key}.shape", spec.get("shape"), names),
+                                 _expr(f"{key}.when", spec.get("when", True), names), lazy=bool(spec.get("lazy"))))
     buffers = []
-    for key, b, spec in _entries("buffers", data.get("buffers"), {"shape", "when", "dtype", "dtype_arg", "persistent"}):
-        dtype, dtype_arg = spec.get("dtype"), spec.get("dtype_arg")
-        if dtype not in DTYPES or not (dtype_arg is None or isinstance(dtype_arg, str) and dtype_arg in names):
+    allowed = {"shape", "when", "dtype", "dtype_arg", "persistent", "like", "lazy"}
+    for key, b, spec in _entries("buffers", data.get("buffers"), allowed, None, names):
+        dtype, dtype_arg, like = spec.get("dtype"), spec.get("dtype_arg"), spec.get("like")
+        if like is not None:
+            if like not in names or set(spec) - {"like", "persistent"}:
+                raise _Bad(key, f"like: expected an argument name and no shape, when or dtype, got {like!r}")
+        elif dtype not in DTYPES or not (dtype_arg is None or isinstance(dtype_arg, str) and dtype_arg in names):
             raise _Bad(key, f"bad dtype {dtype!r} or dtype_arg {dtype_arg!r}")
-        if not isinstance(spec.get("persistent", True), bool):
-            raise _Bad(f"{key}.persistent", "expected true or false")
-        buffers.append(TensorSpec(b, _expr(f"{key}.shape", spec.get("shape"), names),
-                                  _expr(f"{key}.when", spec.get("when", True), names),
-                                  dtype, dtype_arg, spec.get("persistent", True)))
-    children = []
-    for key, c, spec in _entries("children", data.get("children"), {"class", "args", "kwargs"}):
-        if not isinstance(spec.get("class"), str):
-            raise _Bad(f"{key}.class", "expected a class name of this file")
-        args = _expr(f"{key}.args", spec.get("args", "[]"), names)
-        if not isinstance(args, str) or not isinstance(_compile(args).body, (ast.List, ast.Tuple)):
-            raise _Bad(f"{key}.args", "expected a list expression '[...]'")
-        kwargs = tuple((k, _expr(kkey, kspec["expr"], names))
-                       for kkey, k, kspec in _entries(f"{key}.kwargs", spec.get("kwargs"), {"expr"}, "expr"))
-        children.append(ChildSpec(c, spec["class"], args, kwargs))
-    return NNRule(name, qualname, signature, tuple(let), params, tuple(buffers), tuple(children))
+        if not isinstance(spec.get("persistent", True), bool) or type(spec.get("lazy", False)) is not bool:
+            raise _Bad(f"{key}.persistent", "expected true or false (persistent, lazy)")
+        lazy = bool(spec.get("lazy"))
+        shape = "" if lazy or like else _expr(f"{key}.shape", spec.get("shape"), names)
+        buffers.append(TensorSpec(b, shape, _expr(f"{key}.when", spec.get("when", True), names),
+                                  dtype, dtype_arg, spec.get("persistent", True), like, lazy))
+    children = [_child(key, c, spec, names) for key, c, spec in _entries("children", data.get("children"), child_keys)]
+    return NNRule(name, qualname, signature, tuple(let), tuple(params), tuple(buffers), tuple(children),
+                  binds, require, tuple(foreach))
 
 
 @lru_cache(maxsize=None)
@@ -374,10 +395,13 @@ def _load(path: str) -> TorchRules:
     containers = data.get("_containers", {})
     if not isinstance(containers, dict) or not all(isinstance(v, str) for v in containers.values()):
         raise bad("_containers: expected a mapping of class name -> qualname")
+    unmodelled = data.get("_unmodelled", {})
+    if not isinstance(unmodelled, dict) or not all(isinstance(v, str) and v for v in unmodelled.values()):
+        raise bad("_unmodelled: expected a mapping of class name -> reason")
     rules: dict[str, NNRule] = {}
-    _parse_many({k: v for k, v in data.items() if k != "_containers"})
+    _parse_many({k: v for k, v in data.items() if k not in ("_containers", "_unmodelled")})
     for name, entry in data.items():
-        if name == "_containers":
+        if name in ("_containers", "_unmodelled"):
             continue
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise bad(f"{name!r}: expected a class name")
@@ -386,10 +410,12 @@ def _load(path: str) -> TorchRules:
         except _Bad as exc:
             raise bad(f"{name}{exc}") from None
     for rule in rules.values():
-        for child in rule.children:
-            if child.cls not in rules:
-                raise bad(f"{rule.name}.children.{child.name}.class: unknown class '{child.cls}'")
-    return TorchRules(rules, dict(containers))
+        for where, child in [("children", c) for c in rule.children] + [("let", c) for _, c in rule.let]:
+            if isinstance(child, ChildSpec) and child.cls is not None and child.cls not in rules:
+                raise bad(f"{rule.name}.{where}.{child.name}.class: unknown class '{child.cls}'")
+    if set(unmodelled) & set(rules):
+        raise bad(f"_unmodelled: {min(set(unmodelled) & set(rules))} also has a rule")
+    return TorchRules(rules, dict(containers), dict(unmodelled))
 
 
 def load_torch_rules(path: str | Path | None = None) -> TorchRules:
