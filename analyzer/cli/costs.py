@@ -11,7 +11,7 @@ import sys
 
 COSTS_EPILOG = """\
 examples (modes are the workload file's; these are the default workload's):
-  python -m analyzer costs deepseek-ai/DeepSeek-OCR --mode base     # a Hub id, from the Hugging Face cache
+  python -m analyzer costs my-org/my-model --mode base              # a Hub id, from the Hugging Face cache
   python -m analyzer costs ~/models/MyModel --mode base               # a folder
   python -m analyzer costs SRC --mode gundam --crops 4 --text-tokens 100 --kv-length 2048   # a mode with crops
   python -m analyzer costs SRC --mode gundam --crop-grid 3x2 --json costs.json
@@ -65,7 +65,7 @@ def add_parsers(subparsers) -> dict:
                                           "every family's LaTeX math and cost expressions, and per stage the module "
                                           "groups (index patterns, counts, dims, per-call and evaluated costs).",
                               epilog="examples:\n"
-                                     "  python -m analyzer formulations deepseek-ai/DeepSeek-OCR -o module_formulations.md\n"
+                                     "  python -m analyzer formulations my-org/my-model -o module_formulations.md\n"
                                      "  python -m analyzer formulations ~/models/MyModel -o formulations.json --json\n\n"
                                      + cli.HUB_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)

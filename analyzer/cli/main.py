@@ -19,9 +19,9 @@ registration order, classes, own parameter and buffer shapes, plus a stage tag a
 
 EPILOG = """\
 examples:
-  python -m analyzer tree deepseek-ai/DeepSeek-OCR            # a Hub id, from the Hugging Face cache
-  python -m analyzer tree deepseek-ai/DeepSeek-OCR --download # not cached yet: fetch its code (no weights)
-  python -m analyzer tree deepseek-ai/DeepSeek-OCR --revision v1.0 --json out.json   # a branch, tag or commit
+  python -m analyzer tree my-org/my-model                     # a Hub id, from the Hugging Face cache
+  python -m analyzer tree my-org/my-model --download          # not cached yet: fetch its code (no weights)
+  python -m analyzer tree my-org/my-model --revision v1.0 --json out.json   # a branch, tag or commit
   python -m analyzer tree fixtures/sample_vlm                 # a folder: the built-in sample model
   python -m analyzer tree ~/models/MyModel --json out.json
   python -m analyzer tree SRC --root encoder:build_encoder    # a sub-model from a factory (FILE_STEM:NAME)
@@ -42,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tree", help="print the static module tree of a model folder",
                        description="Rebuild model.named_modules() statically from the source in SRC.",
                        epilog="examples:\n"
-                              "  python -m analyzer tree deepseek-ai/DeepSeek-OCR                 # from the HF cache\n"
-                              "  python -m analyzer tree deepseek-ai/DeepSeek-OCR --download      # code only, no weights\n"
+                              "  python -m analyzer tree my-org/my-model                          # from the HF cache\n"
+                              "  python -m analyzer tree my-org/my-model --download               # code only, no weights\n"
                               "  python -m analyzer tree ORG/NAME --revision 0123abc...(40 hex) --json tree.json\n"
                               "  python -m analyzer tree ~/models/MyModel --max-depth 2\n\n"
                               "Output lines: name: Class  [stage]  leaf  param[shape] ... ; PARTIAL marks modules\n"
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Imports and EXECUTES the model code in SRC (on torch.device('meta'): no weights, "
                                    "no GPU) and writes its named_modules() tree in the same JSON schema as 'tree --json'. "
                                    "Needs: pip install -e '.[runtime]'.",
-                       epilog="example: python -m analyzer dump-runtime deepseek-ai/DeepSeek-OCR --stub-module torchvision "
+                       epilog="example: python -m analyzer dump-runtime my-org/my-model --stub-module torchvision "
                               "-o runtime.json\n\n" + HUB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", metavar="SRC", help=SRC_HELP)
     _add_source_options(p)
@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "missing modules, class, order, parameter, buffer and stage changes, grouped and "
                                    "collapsed (layers.{1..11}.mlp.experts.{0..63}).",
                        epilog="examples:\n"
-                              "  python -m analyzer diff deepseek-ai/DeepSeek-OCR runtime.json    # Hub id vs a dump\n"
+                              "  python -m analyzer diff my-org/my-model runtime.json             # Hub id vs a dump\n"
                               "  python -m analyzer diff ORG/NAME ~/models/NAME                    # cache vs a local copy\n"
                               "  python -m analyzer diff tree_a.json tree_b.json --json -\n\n"
                               "A side is a model when it is a folder, or an ORG/NAME that is no existing path and does\n"
@@ -94,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Runs the static analysis of SRC, diffs it against the JSON tree given with "
                                    "--against, and prints one summary line. Exit 0 only when identical and complete.",
                        epilog="examples:\n"
-                              "  python -m analyzer check deepseek-ai/DeepSeek-OCR --against runtime.json\n"
-                              "  python -m analyzer check vendor/deepseek-ocr --against vendor/deepseek-ocr.runtime.json\n\n"
+                              "  python -m analyzer check my-org/my-model --against runtime.json\n"
+                              "  python -m analyzer check vendor/my-model --against vendor/my-model.runtime.json\n\n"
                               + HUB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", metavar="SRC", help=SRC_HELP)
     p.add_argument("--against", required=True, metavar="JSON", help="runtime dump (dump-runtime output or a seed list)")
