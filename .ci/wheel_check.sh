@@ -11,6 +11,9 @@ wheel=("$work"/dist/*.whl)
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wheel[0]}" 2>&1 | { grep -v "^WARNING: Location" || true; }
 unzip -l "${wheel[0]}" | grep -q "analyzer/rulefiles/torch_nn.yaml" || { echo "wheel-check: rules/ missing from the wheel"; exit 1; }
+for asset in report.css report.js; do
+    unzip -l "${wheel[0]}" | grep -q "analyzer/render/assets/$asset" || { echo "wheel-check: render/assets/$asset missing from the wheel"; exit 1; }
+done
 sample="$repo/fixtures/sample_vlm"
 export MODELTREE_CACHE_DIR="$work/cache"
 (cd "$work" && python3 -m analyzer tree "$sample" --no-cache --no-site-packages > editable.txt 2> editable.err && python3 -m analyzer tree "$sample" --no-cache --no-site-packages --json editable.json > /dev/null 2>&1)
@@ -23,6 +26,11 @@ cmp "$work/editable.txt" "$work/wheel.txt"
 cmp "$work/editable.json" "$work/wheel.json"
 cmp "$work/wheel.txt" "$work/wheel_module.txt"
 cmp "$work/editable.err" "$work/wheel.err"
+# the HTML report (its CSS and JavaScript are package data): the same bytes from the wheel
+report_args=(report "$sample" --no-site-packages --families "$repo/fixtures/sample_vlm.families.yaml" --workload "$repo/fixtures/sample_vlm.workload.yaml")
+(cd "$work" && python3 -m analyzer "${report_args[@]}" -o editable.html 2> /dev/null)
+(cd "$work/outside" && "$work/venv/bin/modeltree" "${report_args[@]}" -o "$work/wheel.html" 2> /dev/null)
+cmp "$work/editable.html" "$work/wheel.html"
 # the installed package reads its rules from inside site-packages, not from this checkout
 (cd "$work/outside" && "$work/venv/bin/python" -c "import analyzer.rules as r, sys; p = str(r.RULES_DIR); sys.exit(0 if 'site-packages' in p else 'rules read from ' + p)")
-echo "wheel-check: the wheel's modeltree tree equals the editable install's ($(wc -l < "$work/wheel.txt") lines, JSON identical)"
+echo "wheel-check: the wheel's modeltree tree equals the editable install's ($(wc -l < "$work/wheel.txt") lines, JSON identical; report identical, $(wc -c < "$work/wheel.html") bytes)"

@@ -78,9 +78,9 @@ def add_parsers(subparsers) -> dict:
     return {"costs": cmd_costs, "formulations": cmd_formulations}
 
 
-def _report(args):
-    """Static analysis (with attributes) -> families -> workload -> Report."""
-    from analyzer.costs import aggregate as costs, workload
+def _report(args, *, static_only: bool = False):
+    """Static analysis (with attributes) -> families -> workload -> Report; with ``static_only``,
+    (Analysis, attributes) without the costs step (``_costs``)."""
     from analyzer.cli.common import _report as report_diagnostics
     from analyzer.api import analyze_with_attrs
 
@@ -89,12 +89,21 @@ def _report(args):
                                        search_paths=args.search_paths, attn_implementation=args.attn_implementation,
                                        stages=args.stages, revision=args.revision, download=args.download, **extra)
     report_diagnostics(result.diagnostics, result.notes)
+    if static_only:
+        return result, attrs
+    return result, _costs(args, result, attrs)
+
+
+def _costs(args, result, attrs):
+    """Families -> workload -> Report; an AnalyzerError for a bad families or workload file or option."""
+    from analyzer.costs import aggregate as costs, workload
+
     binder = costs.build_binder(result.tree, attrs, family_files=args.families)
     model = workload.load_workload_model(args.workload)
     chosen = workload.choose(model, mode=args.mode, crops=args.crops, crop_grid=args.crop_grid,
                              text_tokens=args.text_tokens, kv_length=args.kv_length, dtype=args.dtype,
                              conventions={"lm_head_positions": args.lm_head} if args.lm_head else None)
-    return result, costs.run_workload(binder, chosen)
+    return costs.run_workload(binder, chosen)
 
 
 def _hub_meta(result) -> dict | None:

@@ -113,8 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["clear", "dir"], help="clear: delete every entry (results and per-file facts); dir: print the location")
 
     from analyzer.cli.costs import add_parsers
+    from analyzer.cli.report import add_parser as add_report_parser
 
     COMMANDS.update(add_parsers(sub))
+    COMMANDS.update(add_report_parser(sub))
     return parser
 
 
