@@ -3,7 +3,7 @@
 reason when any piece is missing, so a test can skip saying why.
 
 Also a script, to take the screenshot in docs/:
-    python tests/browser.py report.html docs/report.png [--width 1440] [--height 2000]
+    python tests/browser.py report.html docs/report.png [--width 1440] [--height 2000] [--palette] [--expand NAME]
 """
 from __future__ import annotations
 
@@ -86,6 +86,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("png")
     ap.add_argument("--width", type=int, default=1440)
     ap.add_argument("--height", type=int, default=None, help="crop to this height (default: the whole page)")
+    ap.add_argument("--palette", action="store_true", help="write a 256-colour PNG (a third of the size)")
     ap.add_argument("--expand", action="append", default=[], metavar="NAME",
                     help="open this module's row (data-n) before the shot (repeatable)")
     args = ap.parse_args(argv)
@@ -98,6 +99,11 @@ def main(argv: list[str]) -> int:
         full_page_png(d, Path(args.png), args.width, args.height)
     finally:
         quit(d)
+    if args.palette:
+        from PIL import Image
+
+        image = Image.open(args.png).convert("RGB")
+        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(args.png, optimize=True)
     print(f"wrote {args.png}")
     return 0
 

@@ -144,6 +144,22 @@ def test_costs_missing_still_shows_the_tree(tmp_path, capsys):
     page = out.read_text(encoding="utf-8")
     assert "Costs are incomplete" in page and "no family for class SampleDecoderLayer" in page
     assert 'class="nc"' in page and len(re.findall(r'<div class="n[ "]', page)) == 165
+    # incomplete figures are not headlines: no FLOP cards, their charts only inside the closed details
+    assert 'data-card="prefill-flops"' not in page and 'data-card="modules"' in page
+    head, details = page.split('<details class="incomplete">')
+    assert 'data-chart="flops-' not in head and 'data-chart="flops-prefill"' in details
+
+
+def test_a_partial_module_shows_its_first_diagnostics():
+    tree = synthetic_tree(layers=2, experts=2)
+    tree.by_name()["embed"].partial = True
+    diags = [Diagnostic("W102", f"name 'x{i}' is not defined", SourceSpan("m.py", i, 1), "embed") for i in range(5)]
+    page = report_html(tree, diags + [Diagnostic("I201", "a fallback")], source="x")
+    row = re.search(r'<div class="n[^"]*" data-n="embed".*?<div class="n', page, re.S).group(0)
+    assert "PARTIAL" in row and row.count('<div class="dg"') == 4 and "and 2 more" in row
+    assert "m.py:2:1 W102 name &#x27;x2&#x27; is not defined [module &#x27;embed&#x27;]" in row
+    table = page.split('id="diagnostics"')[1]
+    assert table.count("<tr class=\"sev-") == 6 and "I201" in table and "a fallback" in table
 
 
 def test_bad_input_is_a_diagnostic_not_a_traceback(tmp_path, capsys):

@@ -157,7 +157,7 @@ class Page:
                  ("stages", str(len(self.stages)), "", "stages"), ("classes", str(t["distinct_classes"]), "", "classes"),
                  ("partial modules", str(t["partial_modules"]), "", "partial"),
                  ("diagnostics", str(len(self.diagnostics)), "", "diagnostics")]
-        if self.costs:
+        if self.costs and not self.unsupported:  # incomplete figures stay out of the headline
             for phase in ("prefill", "decode"):
                 if "total" in self.costs.get(phase, {}):
                     f = self.costs[phase]["total"]["flops"]
@@ -330,7 +330,7 @@ class Page:
         if self.costs:
             figures = self.cost_tables() + self.workload()
             body += (f'<details class="incomplete"><summary>Figures of the supported modules only (incomplete)</summary>'
-                     f'{figures}</details>' if self.unsupported else figures)
+                     f'{self.charts()}{figures}</details>' if self.unsupported else figures)
         return f'<section id="costs"><h2>Costs</h2>{body}</section>'
 
     # ---- tree, diagnostics, config -----------------------------------------------------------
@@ -346,7 +346,8 @@ class Page:
                 '<input id="search" type="search" placeholder="Filter by name or class (a dotted query matches full names)" '
                 'autocomplete="off" spellcheck="false">'
                 '<button type="button" id="expand-all">Expand all</button><button type="button" id="collapse-all">Collapse</button>'
-                f'<span id="status" class="muted">{self.totals["modules"]:,} modules, {groups:,} folded groups of repeated siblings</span>'
+                f'<span id="status" class="muted">{self.totals["modules"]:,} modules, {groups:,} folded group{"" if groups == 1 else "s"} '
+                'of repeated siblings</span>'
                 '</div><div class="treebox"><div class="r head"><span>name</span><span>class</span><span>stage</span>'
                 '<span class="num">own params</span><span class="num">total params</span><span>parameters and buffers</span>'
                 f'<span>created at</span></div><div id="tree-rows" data-groups="{groups}">{rows}</div></div>'
@@ -374,7 +375,7 @@ class Page:
     def html(self) -> str:
         body = (self.header() + '<main class="wrap">'
                 + f'<section id="stages"><h2>Stages</h2><div class="charts">{self.stage_table()}{self.params_chart()}</div>'
-                + f'{self.charts()}</section>'
+                + f'{"" if self.unsupported else self.charts()}</section>'
                 + self.tree_section() + self.costs_section() + self.diagnostics_section() + self.config_section()
                 + f'</main><footer class="wrap muted">Made by modeltree-analyzer {escape(self.version)} from the source, '
                 'statically: no code was run. This page is self-contained and loads nothing.</footer>')

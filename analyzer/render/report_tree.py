@@ -17,6 +17,7 @@ from analyzer.render.tree import fmt_shape
 from analyzer.tree.model import ModuleTree
 
 OPEN_DEPTH = 1  # modules up to this depth start expanded; groups always start folded
+DIAGNOSTICS_SHOWN = 3  # under a partial module's row; the Diagnostics section lists them all
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,12 @@ class TreeRenderer:
                f'<span class="num">{_count(own)}</span>'
                f'<span class="num">{_count(self.folded.totals[name], name in self.folded.unknown)}</span>'
                f'<span class="sh">{_shapes(m)}</span>{_source(m.source)}</div>')
-        for text in self.diagnostics.get(name, ()):
+        diagnostics = self.diagnostics.get(name, ())
+        for text in diagnostics[:DIAGNOSTICS_SHOWN]:
             row += f'<div class="dg" style="--d:{depth}">{escape(text)}</div>'
+        if len(diagnostics) > DIAGNOSTICS_SHOWN:
+            row += (f'<div class="dg" style="--d:{depth}">&hellip; and {len(diagnostics) - DIAGNOSTICS_SHOWN} more: '
+                    f'see <a href="#diagnostics">Diagnostics</a></div>')
         return row + ('<div class="k">' if has_kids else "")
 
     def _group_open(self, parent: str, members: tuple, depth: int) -> str:
