@@ -10,6 +10,7 @@ from analyzer.evaluate.configs import dict_from_args
 from analyzer.evaluate import tensor_values
 from analyzer.evaluate.core import _err, _err_raise, _Iter
 from analyzer.evaluate.kinds import _container_of
+from analyzer.evaluate.modules import container_items
 from analyzer.evaluate.sizes import _charge_sizes, _huge_int_result
 from analyzer.evaluate.values import (
     BoundMethod,
@@ -49,7 +50,7 @@ def python_builtins(ev) -> dict:
         if isinstance(x, Unknown):
             return Unknown(x.reason, x.span)
         if isinstance(x, ModuleObj):
-            return len([m for m in x.modules.values()]) if _container_of(ev, x) else _err_raise("W104", "len() of a module", span)
+            return len(container_items(ev, x)) if _container_of(ev, x) else _err_raise("W104", "len() of a module", span)
         if isinstance(x, Instance) and x.storage is not None:
             return len(x.storage)
         if isinstance(x, Tensor):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from analyzer.evaluate import tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _ClassMap, _err
 from analyzer.evaluate.kinds import _container_of
-from analyzer.evaluate.modules import add_module
+from analyzer.evaluate.modules import add_module, param_getitem, param_setitem
 from analyzer.evaluate.values import (
     BuiltinClass,
     ClassValue,
@@ -93,8 +93,8 @@ def get_item(ev, obj, key, span):
                 return items[key]
             except (IndexError, TypeError) as exc:
                 raise _err("W104", f"{cont} index: {exc}", span, "IndexError") from None
-        if cont == "ParameterList":
-            return list(obj.params.values())[key]
+        if cont in ("ParameterList", "ParameterDict"):
+            return param_getitem(ev, obj, cont, key, span)
         _, getitem = ev.lookup_mro(obj.cls, "__getitem__")
         if isinstance(getitem, FunctionValue):
             return ev.call_function(getitem, [key], {}, span, self_obj=obj)
@@ -139,6 +139,9 @@ def set_item(ev, obj, key, value, span):
         if cont in ("ModuleList", "Sequential") and isinstance(key, int):
             names = list(obj.modules)
             add_module(ev, obj, names[key], value, span)
+            return
+        if cont in ("ParameterList", "ParameterDict"):
+            param_setitem(ev, obj, cont, key, value, span)
             return
         raise _err("W104", f"item assignment on {type_name(obj)}", span, "TypeError")
     if isinstance(obj, Instance) and obj.storage is not None:

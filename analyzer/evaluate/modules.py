@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+
 from analyzer.evaluate.core import _err
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.values import (
@@ -33,14 +35,16 @@ def add_module(ev, obj: ModuleObj, name, value, span):
 
 
 def container_init(ev, name, obj, args, kwargs, span):
-    if name in ("ModuleList", "ParameterList"):
-        items = args[0] if args else kwargs.get("modules", kwargs.get("values"))
+    if name == "ParameterList":
+        obj.attrs["_size"] = 0  # as torch: len() counts every value appended, tensors or not
+        items = args[0] if args else kwargs.get("values")
+        for m in ev.iterate(items, span) if items is not None else ():
+            plist_append(ev, obj, m, span)
+    elif name == "ModuleList":
+        items = args[0] if args else kwargs.get("modules")
         if items is not None:
             for i, m in enumerate(ev.iterate(items, span)):
-                if name == "ParameterList":
-                    obj.params[str(i)] = m
-                else:
-                    add_module(ev, obj, str(i), m, span)
+                add_module(ev, obj, str(i), m, span)
     elif name == "Sequential":
         if len(args) == 1 and (isinstance(args[0], dict) or (isinstance(args[0], Instance) and args[0].storage is not None)):
             src = args[0] if isinstance(args[0], dict) else args[0].storage
@@ -50,21 +54,107 @@ def container_init(ev, name, obj, args, kwargs, span):
             for i, m in enumerate(args):
                 add_module(ev, obj, str(i), m, span)
     elif name in ("ModuleDict", "ParameterDict"):
-        items = args[0] if args else kwargs.get("modules", kwargs.get("parameters"))
+        if name == "ParameterDict":
+            obj.attrs["_keys"] = {}
+        items = args[0] if args else kwargs.get("modules" if name == "ModuleDict" else "parameters")
         if items is not None:
             dict_update(ev, obj, name, items, span)
 
 
 def dict_update(ev, obj, name, items, span):
     ev.note_write(obj)
+    ordered = not isinstance(items, dict)  # ParameterDict.update sorts a plain Mapping, keeps an OrderedDict's order
     if isinstance(items, Instance) and items.storage is not None:
+        ordered = getattr(items.cls, "qualname", "") == "collections.OrderedDict"
         items = items.storage
+    if isinstance(items, ModuleObj) and _container_of(ev, items) in ("ModuleDict", "ParameterDict"):
+        items = items.modules if _container_of(ev, items) == "ModuleDict" else {
+            k: plist_item(items, k) for k in container_items(ev, items)}
     pairs = list(items.items()) if isinstance(items, dict) else list(ev.iterate(items, span))
+    if name == "ParameterDict" and not ordered and isinstance(items, dict):
+        pairs = sorted(pairs, key=lambda kv: kv[0]) if all(isinstance(k, str) for k, _ in pairs) else pairs
     for k, m in pairs:
         if name == "ParameterDict":
-            obj.params[k] = m
+            param_set(ev, obj, "ParameterDict", k, m, span)
         else:
             add_module(ev, obj, k, m, span)
+
+
+# ---------------------------------------------------------------------------------- ParameterList / ParameterDict
+def param_set(ev, obj, cont, key, value, span):
+    """``ParameterList[i] = v`` (key: its str index) / ``ParameterDict[k] = v``, as torch: a tensor becomes a
+    Parameter of the container, a module a child, anything else a plain attribute (not in the tree)."""
+    ev.note_write(obj)
+    if not isinstance(key, str):
+        raise _err("W104" if not isinstance(key, Unknown) else "W105",
+                   f"{cont} key is not a known string ({getattr(key, 'reason', type_name(key))})", span, "TypeError")
+    if cont == "ParameterDict":
+        obj.attrs.setdefault("_keys", {})[key] = None
+    if isinstance(value, Unknown):
+        ev.warn("W104", f"{cont} item '{key}' is an unknown value ({value.reason}): a parameter of unknown shape", span)
+        value = Tensor(None, "float32", True, value.reason)
+    obj.attrs.pop(key, None)
+    if isinstance(value, Tensor):
+        obj.modules.pop(key, None)
+        obj.params[key] = value if value.is_param else dataclasses.replace(value, is_param=True)
+    elif isinstance(value, ModuleObj):
+        add_module(ev, obj, key, value, span)
+    else:
+        obj.params.pop(key, None)
+        obj.modules.pop(key, None)
+        obj.attrs[key] = value
+
+
+def plist_append(ev, obj, value, span):
+    size = obj.attrs.get("_size", len(obj.params))
+    obj.attrs["_size"] = size + 1
+    param_set(ev, obj, "ParameterList", str(size), value, span)
+    return obj
+
+
+def plist_item(obj, key: str):
+    """The value stored under ``key`` in a ParameterList / ParameterDict."""
+    for store in (obj.params, obj.modules, obj.attrs):
+        if key in store:
+            return store[key]
+    return None
+
+
+def _index(cont, key, size, span) -> str:
+    if type(key) is not int or not -size <= key < size:
+        raise _err("W104", f"{cont} index {key!r} is out of range or not an int", span, "IndexError")
+    return str(key % size)
+
+
+def param_getitem(ev, obj, cont, key, span):
+    if cont == "ParameterDict":
+        if key in container_items(ev, obj):
+            return plist_item(obj, key)
+        raise _err("W104", f"KeyError: {key!r}", span, "KeyError")
+    items = container_items(ev, obj)
+    if isinstance(key, slice):  # a new ParameterList holding the same values
+        new = ModuleObj(obj.cls, span)
+        for v in items[key]:
+            plist_append(ev, new, v, span)
+        return new
+    return plist_item(obj, _index(cont, key, len(items), span))
+
+
+def param_setitem(ev, obj, cont, key, value, span):
+    if cont == "ParameterList":
+        key = _index(cont, key, obj.attrs.get("_size", len(obj.params)), span)
+    param_set(ev, obj, cont, key, value, span)
+
+
+def container_items(ev, obj) -> list:
+    """What Python's len(), iteration and ``in`` see of a container module: the keys of a ModuleDict or
+    ParameterDict, the values of a ParameterList, else the child modules."""
+    cont = _container_of(ev, obj)
+    if cont == "ParameterList":
+        return [plist_item(obj, str(i)) for i in range(obj.attrs.get("_size", len(obj.params)))]
+    if cont == "ParameterDict":
+        return list(obj.attrs.get("_keys", obj.params))
+    return list(obj.modules) if cont == "ModuleDict" else list(obj.modules.values())
 
 
 # ---------------------------------------------------------------------------------- attributes
@@ -146,17 +236,27 @@ def module_method(ev, obj: ModuleObj, name: str, span):
                     add_module(ev, obj, str(i), x, s)
             return Intrinsic(name, insert)
     if cont in ("ModuleDict", "ParameterDict"):
-        store = obj.modules if cont == "ModuleDict" else obj.params
+        def store():
+            return obj.modules if cont == "ModuleDict" else {k: plist_item(obj, k) for k in container_items(ev, obj)}
         if name == "keys":
-            return Intrinsic(name, lambda ev, a, k, s: list(store))
+            return Intrinsic(name, lambda ev, a, k, s: list(store()))
         if name == "values":
-            return Intrinsic(name, lambda ev, a, k, s: list(store.values()))
+            return Intrinsic(name, lambda ev, a, k, s: list(store().values()))
         if name == "items":
-            return Intrinsic(name, lambda ev, a, k, s: list(store.items()))
+            return Intrinsic(name, lambda ev, a, k, s: list(store().items()))
         if name == "update":
             return Intrinsic(name, lambda ev, a, k, s: dict_update(ev, obj, cont, a[0], s))
     if cont == "ParameterList" and name == "append":
-        return Intrinsic(name, lambda ev, a, k, s: (ev.note_write(obj), obj.params.__setitem__(str(len(obj.params)), a[0]))[1])
+        return Intrinsic(name, lambda ev, a, k, s: plist_append(ev, obj, a[0] if a else k.get("value"), s))
+    if cont == "ParameterList" and name == "extend":
+        def extend_params(ev, a, k, s):
+            values = a[0] if a else k.get("values")
+            if isinstance(values, Tensor):
+                raise _err("W104", "ParameterList.extend should be called with an iterable, but got Tensor", s, "TypeError")
+            for v in ev.iterate(values, s):
+                plist_append(ev, obj, v, s)
+            return obj
+        return Intrinsic(name, extend_params)
     return None
 
 

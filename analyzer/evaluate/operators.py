@@ -10,6 +10,7 @@ import libcst as cst
 from analyzer.evaluate import limits, tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _GROWING, _budget, _err, _Iter, _plain, range_len
 from analyzer.evaluate.kinds import _container_of
+from analyzer.evaluate.modules import container_items
 from analyzer.evaluate.sizes import _charge_sizes, _size, _too_big
 from analyzer.evaluate.values import (
     BuiltinClass,
@@ -51,8 +52,8 @@ def iterate(ev, value, span):
         kind = _container_of(ev, value)
         if kind == "ModuleDict":
             return list(value.modules)
-        if kind in ("ParameterList",):
-            return [p for p in value.params.values()]
+        if kind in ("ParameterList", "ParameterDict"):
+            return container_items(ev, value)
         if kind:
             return [m for m in value.modules.values() if m is not None]
         raise _err("W104", f"'{type_name(value)}' module is not iterable", span, "TypeError")
@@ -81,7 +82,7 @@ def truth(ev, v, span) -> bool:
     if _plain(v) or v is Ellipsis:
         return bool(v)
     if isinstance(v, ModuleObj):
-        return len(v.modules) > 0 if _container_of(ev, v) else True
+        return len(container_items(ev, v)) > 0 if _container_of(ev, v) else True
     if isinstance(v, Instance) and v.storage is not None:
         return bool(v.storage)
     if isinstance(v, Tensor):
@@ -109,7 +110,7 @@ def compare(ev, op, left, right, span):
         if isinstance(right, Instance) and right.storage is not None:
             container = right.storage
         elif isinstance(right, ModuleObj):
-            container = list(right.modules) if _container_of(ev, right) == "ModuleDict" else list(right.modules.values())
+            container = container_items(ev, right)
         if isinstance(container, range) and not isinstance(left, int):
             # Python scans the whole range for a non-int: answer as it would, without the scan
             result = isinstance(left, float) and left.is_integer() and int(left) in container
