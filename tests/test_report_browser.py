@@ -155,6 +155,12 @@ def test_sample_report_in_chromium(chromium, sample):
     WebDriverWait(d, 10).until(lambda x: "folded groups" in x.find_element(By.ID, "status").text)
     assert d.execute_script(VISIBLE) == before
 
+    # the keyboard: Enter on a focused row opens it
+    first_child = tree.children_of()["model.sam_model"][0]
+    assert first_child not in before
+    d.find_element(By.CSS_SELECTOR, '.n[data-n="model.sam_model"] > .r').send_keys(Keys.ENTER)
+    assert d.execute_script(VISIBLE) == expected_visible(tree, opened | {"model.layers.0", "model.sam_model"})
+
     # what a person sees is not blank: many colours, and contrast
     d.execute_script("window.scrollTo(0, 0)")
     shot = Image.open(io.BytesIO(d.get_screenshot_as_png())).convert("RGB")
