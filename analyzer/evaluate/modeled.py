@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import operator
 
-from analyzer.evaluate import torch_ops
+from analyzer.evaluate import parametrize, torch_ops
 from analyzer.evaluate.core import _ClassMap
 from analyzer.evaluate.stdlib import _deepcopy, _math_fn, _partial
 from analyzer.evaluate.torch_functions import (
@@ -33,6 +33,10 @@ def external_attr(ev, modname: str, name: str, span):
         return modeled
     if qual in TORCH_SUBMODULES:
         return ExternalModule(qual)
+    if modname == "torch.nn.utils" or modname in parametrize.SUBMODULES:  # weight_norm, parametrizations...
+        value = parametrize.utils_attr(ev, modname, name, span)
+        if value is not None:
+            return value
     if modname == "torch.nn" or modname.startswith("torch.nn.modules"):
         rule = ev.nn_rules.get(name)
         if rule is not None:
