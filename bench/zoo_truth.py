@@ -4,7 +4,7 @@ Run only as a subprocess of bench/zoo.py (or tests/test_zoo_sample.py); the anal
 imports this file's dependencies.
 
     python bench/zoo_truth.py list ZOO                 # JSON list of the zoo's models on stdout
-    python bench/zoo_truth.py build ZOO OUT_DIR        # model names (JSON list) on stdin
+    python bench/zoo_truth.py build ZOO OUT_DIR [TIMEOUT]   # entries of `list` (or bare {"model": name}) on stdin
 
 ``build`` writes, per model, ``OUT_DIR/<model>.json`` (the record: status, reason, the static
 side's src and root, build mode and time) and, when it could be built, ``OUT_DIR/<model>.tree.json``
@@ -226,6 +226,9 @@ def _reason(exc: BaseException, zoo: str, timeout: float) -> str:
 def build_one(zoo: str, entry: dict, timeout: float) -> tuple[dict, list[dict] | None]:
     record = {"format": TRUTH_FORMAT, "zoo": zoo, "model": entry["model"], "versions": versions(zoo),
               "entry": entry, "status": "skipped"}
+    if entry.get("unknown"):
+        record["reason"] = f"not a model of the {zoo} sweep (bench/zoo_truth.py list {zoo})"
+        return record, None
     if zoo == "transformers" and entry.get("auto") is None:
         record["reason"] = "no causal-LM or base model class (not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES nor MODEL_MAPPING_NAMES)"
         return record, None
@@ -294,6 +297,9 @@ def main(argv: list[str]) -> int:
         install_stubs()  # transformers imports timm (when installed) for its timm backbones
         import torch  # noqa: F401 - imported once for the whole batch
         __import__(zoo)
+        if any(len(e) == 1 for e in entries):  # bare {"model": name}: complete it from the zoo's list
+            known = {e["model"]: e for e in (list_transformers() if zoo == "transformers" else list_timm())}
+            entries = [{**known.get(e["model"], {"unknown": True}), **e} for e in entries]
         for entry in entries:
             print(f"START {entry['model']}", flush=True)
             record, rows = build_one(zoo, entry, timeout)
