@@ -146,6 +146,12 @@ class Net(nn.Module):
         self.pool = nn.FractionalMaxPool2d(2, output_size=4)
         self.sbn = nn.SyncBatchNorm(cfg.d, affine=False)
         self.cell = nn.RNNCellBase(cfg.d, 8, True, 2)
+        # plain attributes torch sets, read back (rules' attrs), also through a parametrization
+        self.conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(cfg.d, 4, 3, stride=2, padding=1))
+        self.register_buffer("stride", torch.tensor(self.conv.stride[0], dtype=torch.int64), persistent=False)
+        self.head = nn.Linear(self.lstm.hidden_size * 2 + self.conv.kernel_size[0], self.tr.d_model)
+        self.emb = nn.Embedding(10, self.head.out_features, padding_idx=-1)
+        self.more = nn.Linear(self.emb.padding_idx, int(self.lstm.dropout) + self.sbn.num_features)
 """
 
 

@@ -16,7 +16,7 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from analyzer.diagnostics import AnalyzerError
 from analyzer.evaluate.torch_rules import (BindError, Clones, Known, Plan, RequireError, ShapeError, bind, instantiate,
-                                           instantiate_children, load_torch_rules)
+                                           instantiate_attrs, instantiate_children, load_torch_rules)
 
 RULES = load_torch_rules()
 META_WEIGHT = torch.empty(10, 4, device="meta")
@@ -307,6 +307,9 @@ def check_module(module: nn.Module, rule_name: str, args: list, kwargs: dict, co
         (n, shape(b), dtype_name(b.dtype), n not in module._non_persistent_buffers_set)
         for n, b in module.named_buffers(recurse=False)
     ]
+    for name, value in instantiate_attrs(rule, bound).items():  # the same value, of the same type
+        real = getattr(module, name)
+        assert (type(value), value) == (type(real), real), (rule_name, name)
     children = instantiate_children(rule, bound)
     assert list(children) == [n for n, _ in module.named_children()]
     for (_, child), spec in zip(module.named_children(), children.values()):
@@ -420,6 +423,8 @@ REQUIRE_CALLS = [
     ("MultiMarginLoss", [3], {}),
     ("TripletMarginWithDistanceLoss", [], {"margin": 0.0}),
     ("LinearCrossEntropyLoss", [4, 2], {"label_smoothing": 2.0}),
+    ("Conv1d", [4, 4, 3, 2, "same"], {}),
+    ("Conv2d", [4, 4, 3], {"stride": (1, 2), "padding": "same"}),
 ]
 
 
@@ -515,6 +520,8 @@ BAD_RULES = [
     (HEAD + "  let: {p: {class: Nope}}\n", "Linear.let.p.class: unknown class 'Nope'"),
     (HEAD + "  let: {p: {class: Linear, value: a}}\n", "Linear.let.p: expected a mapping with keys"),
     ("_unmodelled: {X: 3}\n", "_unmodelled: expected a mapping"),
+    (HEAD + "  params: {w: '[a]'}\n  attrs: {w: a}\n", "Linear.attrs: 'w' is also a parameter"),
+    (HEAD + "  attrs: {w: c}\n", "Linear.attrs.w: unknown name 'c'"),
     ("_unmodelled: {Linear: why}\n" + HEAD, "_unmodelled: Linear also has a rule"),
     ("Linear: [\n", "invalid YAML"),
 ]

@@ -18,6 +18,7 @@ from analyzer.evaluate.torch_rules import (
     ShapeError,
     bind,
     instantiate,
+    instantiate_attrs,
     instantiate_children,
 )
 from analyzer.evaluate.values import (
@@ -83,6 +84,7 @@ def nn_init(ev, base, obj, args, kwargs, span):
         try:
             bound = bind(rule, [known(a) for a in args], {k: known(v) for k, v in kwargs.items()})
             params, buffers = instantiate(rule, bound)
+            attrs = instantiate_attrs(rule, bound)
         except BindError as exc:
             exc_type = "ValueError" if isinstance(exc, RequireError) else "TypeError"
             raise _err("W104", f"{rule.name}: {exc}", span, exc_type) from None
@@ -90,10 +92,13 @@ def nn_init(ev, base, obj, args, kwargs, span):
             why = "; ".join(f"{k}: {v.reason}" for k, v in bound.items() if isinstance(v, Unknown))
             ev.warn("W104", f"{rule.name}: parameter shapes unknown ({why or exc})", span)
             return
-        hit = (params, buffers, bound)
+        hit = (params, buffers, bound, attrs)
         if key is not None:
             ev.nn_memo[key] = hit
-    params, buffers, bound = hit
+    params, buffers, bound, attrs = hit
+    for name, value in attrs.items():  # plain data (a memo hit shares them: never mutated in place)
+        obj.attrs[name] = Unknown(str(value), span) if isinstance(value, ShapeError) else (
+            value.obj if isinstance(value, Known) else value)
     lazy = [n for n, s in params.items() if s is None] + [n for n, b in buffers.items() if b.shape is None]
     why = f"{rule.name} is a lazy module: its shapes are set at the first forward call"
     for name, shape in params.items():

@@ -56,7 +56,7 @@ def _range(*args) -> list:
 
 HELPERS = {"single": _ntuple(1), "pair": _ntuple(2), "triple": _ntuple(3),
            "shape_of": lambda x: (x,) if isinstance(x, int) else tuple(x),
-           "int": int, "len": len, "tuple": tuple, "min": min, "max": max,
+           "int": int, "float": float, "len": len, "tuple": tuple, "min": min, "max": max,
            "prod": lambda xs, start=1: math.prod(xs, start=start), "range": _range}
 
 

@@ -91,6 +91,7 @@ class NNRule:
     binds: tuple[Arg, ...] | None = None  # *args/**kwargs bound again to this signature
     require: tuple[tuple[str, str], ...] = ()  # (condition, message): false -> RequireError
     foreach: tuple[tuple[str, str], ...] = ()  # (name, list expression): params/buffers repeated
+    attrs: tuple[tuple[str, str], ...] = ()  # (name, expression): plain instance attributes (conv.kernel_size)
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,19 @@ def instantiate(rule: NNRule, bound: dict) -> tuple[dict[str, tuple[int, ...]], 
     return params, buffers
 
 
+def instantiate_attrs(rule: NNRule, bound: dict) -> dict[str, Any]:
+    """The plain attributes torch sets on the instance: name -> value, or a ShapeError when its
+    expression cannot be evaluated on these arguments (the caller makes it an unknown)."""
+    env = _env(rule, bound)
+    out: dict[str, Any] = {}
+    for name, expr in rule.attrs:
+        try:
+            out[name] = _value(rule, f"attrs.{name}", expr, env)
+        except ShapeError as exc:
+            out[name] = exc
+    return out
+
+
 def instantiate_children(rule: NNRule, bound: dict) -> dict[str, Plan | Known | Clones]:
     """Child modules in registration order: name -> a Plan (build it), a Known module (register that
     module) or Clones. A ``value`` that is None, plain or a Known non-module registers no child."""
@@ -330,7 +344,7 @@ def _child(key: str, name: str, spec: dict, names: set[str]) -> ChildSpec:
 
 
 def _rule(name: str, data: Any) -> NNRule:
-    keys = {"qualname", "signature", "binds", "let", "require", "foreach", "params", "buffers", "children"}
+    keys = {"qualname", "signature", "binds", "let", "require", "foreach", "params", "buffers", "children", "attrs"}
     if not isinstance(data, dict) or set(data) - keys:
         raise _Bad("", "expected a mapping with keys among " + ", ".join(sorted(keys)))
     qualname = data.get("qualname")
@@ -380,8 +394,13 @@ def _rule(name: str, data: Any) -> NNRule:
         buffers.append(TensorSpec(b, shape, _expr(f"{key}.when", spec.get("when", True), names),
                                   dtype, dtype_arg, spec.get("persistent", True), like, lazy))
     children = [_child(key, c, spec, names) for key, c, spec in _entries("children", data.get("children"), child_keys)]
+    attrs = tuple((a, _expr(key, spec["expr"], names - {v for v, _ in foreach}))
+                  for key, a, spec in _entries("attrs", data.get("attrs"), {"expr"}, "expr"))
+    clash = {a for a, _ in attrs} & {t.name for t in (*params, *buffers)} | {a for a, _ in attrs} & {c.name for c in children}
+    if clash:
+        raise _Bad("attrs", f"'{min(clash)}' is also a parameter, buffer or child")
     return NNRule(name, qualname, signature, tuple(let), tuple(params), tuple(buffers), tuple(children),
-                  binds, require, tuple(foreach))
+                  binds, require, tuple(foreach), attrs)
 
 
 @lru_cache(maxsize=None)
