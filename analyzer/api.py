@@ -66,6 +66,7 @@ def analyze(
     prefetch: bool = False,
     revision: str | None = None,
     download: bool = False,
+    env: dict | None = None,
 ) -> Analysis:
     """Statically rebuild the module tree of the model in folder ``src``, or of the Hub id
     ``ORG/NAME`` at ``revision`` (default main) read from the Hugging Face cache (``download``:
@@ -97,7 +98,7 @@ def analyze(
     key = None
     if use_cache:
         rules_files = sorted(RULES_DIR.glob("*.yaml")) + ([Path(stages)] if stages else [])
-        options = {"root": str(spec), "attn": attn_implementation, "search": [str(p) for p in search_paths],
+        options = {"env": dict(sorted((env or {}).items())), "root": str(spec), "attn": attn_implementation, "search": [str(p) for p in search_paths],
                    "src": str(src_dir), "site": site_packages, "config": Path(config_shown).name if config_shown else None,
                    **hub_meta}
         key = result_cache.make_key(src_dir=src_dir, config=config_dict, options=options, rules_files=rules_files)
@@ -120,7 +121,7 @@ def analyze(
 
         stage_rules = load_stages(stages) if stages else default_stages()
         tree, diagnostics, files, root_obj = run(src_dir, config_dict, config_shown, spec, stage_rules, search_paths,
-                                                 attn_implementation, site_packages, facts_cache=use_cache)
+                                                 attn_implementation, site_packages, facts_cache=use_cache, env=env)
     finally:
         if child is not None:
             prefetching.finish(child)

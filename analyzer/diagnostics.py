@@ -27,6 +27,7 @@ CODES: dict[str, tuple[str, str]] = {
     "W108": ("warning", "an attribute that may hold a module got an unknown value"),
     "I201": ("info", "a YAML fallback rule was used instead of installed package source"),
     "I202": ("info", "a module was stubbed in the runtime dump"),
+    "I203": ("info", "the model code read os.environ: what the analysis assumed (--env)"),
 }
 
 

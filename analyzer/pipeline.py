@@ -23,14 +23,14 @@ from analyzer.evaluate.torch_rules import load_torch_rules
 from analyzer.evaluate.values import BuiltinClass, ClassValue, FunctionValue, Instance, ModuleObj, Unknown
 
 def run(src_dir: Path, config_dict: dict, config_shown, spec, stage_rules, search_paths, attn_implementation,
-        site_packages: bool = True, facts_cache: bool = False):
+        site_packages: bool = True, facts_cache: bool = False, env: dict | None = None):
     """Evaluate the root of ``src_dir``: (tree, diagnostics, files read, evaluated root object).
     ``facts_cache``: use the per-file facts cache (analyzer/cache.py)."""
     index = SourceIndex(src_dir, [Path(p) for p in search_paths], site_packages, facts_cache)
     pending: list[tuple[Diagnostic, object]] = []
     ev = Evaluator(index, load_torch_rules(), load_externals(),
                    lambda d, obj: pending.append((Diagnostic(d.code, d.message, resolve_span(d.span)), obj)),
-                   attn_implementation)
+                   attn_implementation, env)
 
     root_file = index.find(index.local_module_name(spec.module))
     if root_file is None or not root_file.local:

@@ -48,6 +48,8 @@ ROWS = {
     "I201": ({"m.py": NET.format(line="self.b = ACT2FN['relu']").replace(
         "import torch.nn as nn", "import torch.nn as nn\nfrom transformers.activations import ACT2FN")}, {},
         ["--root", "m:Net", "--no-site-packages"], 0, "m.py:2:"),
+    "I203": ({"m.py": NET.format(line="self.b = nn.Linear(2, 2) if os.environ.get('WIDE') else None").replace(
+        "import torch.nn as nn", "import os\nimport torch.nn as nn")}, {}, ["--root", "m:Net"], 0, "m.py:8:"),
 }
 
 

@@ -48,6 +48,23 @@ def _add_static_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-site-packages", action="store_true",
                    help="read imported packages only from --search-path dirs, never from this interpreter's "
                         "site-packages (reproducible CI; YAML fallbacks apply to what is missing)")
+    p.add_argument("--env", dest="env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an environment variable as the model code would see it in os.environ (repeatable); "
+                        "the analysis never reads the real environment: unset keys read as unset, and every "
+                        "key read is reported (I203)")
+
+
+def env_pairs(items) -> dict:
+    """``--env KEY=VALUE`` options as a dict (E003 for a malformed one)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from analyzer.diagnostics import Diagnostic
+
+            raise AnalyzerError(Diagnostic("E003", f"--env expects KEY=VALUE, got {item!r}"))
+        out[key] = value
+    return out
 
 
 def _write(target: str, text: str) -> None:

@@ -85,6 +85,9 @@ def _report(args, *, static_only: bool = False):
     from analyzer.api import analyze_with_attrs
 
     extra = {"site_packages": not args.no_site_packages} if hasattr(args, "no_site_packages") else {}
+    from analyzer.cli.common import env_pairs
+
+    extra["env"] = env_pairs(getattr(args, "env", ()))
     result, attrs = analyze_with_attrs(args.src, root=args.root, config=args.config, overrides=args.overrides,
                                        search_paths=args.search_paths, attn_implementation=args.attn_implementation,
                                        stages=args.stages, revision=args.revision, download=args.download, **extra)

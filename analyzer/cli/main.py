@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analyzer.cli.common import HUB_EPILOG, SRC_HELP, _add_source_options, _add_static_options, _report, _write
+from analyzer.cli.common import env_pairs, HUB_EPILOG, SRC_HELP, _add_source_options, _add_static_options, _report, _write
 from analyzer.diagnostics import EXIT_DIFFERENT, EXIT_ERROR, EXIT_OK, AnalyzerError
 
 DESCRIPTION = """\
@@ -126,6 +126,7 @@ def _analyze(args, src):
     return analyze(src, root=args.root, config=args.config, overrides=args.overrides,
                    search_paths=args.search_paths, attn_implementation=args.attn_implementation, stages=args.stages,
                    use_cache=not args.no_cache, site_packages=not args.no_site_packages, prefetch=True,
+                   env=env_pairs(getattr(args, "env", ())),
                    revision=args.revision, download=args.download)
 
 

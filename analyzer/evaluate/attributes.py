@@ -4,7 +4,9 @@ tensors, plain Python values (their real methods on plain data) and external mod
 """
 from __future__ import annotations
 
-from analyzer.evaluate import tensor_values, torch_ops
+import re
+
+from analyzer.evaluate import dataclass_model, enum_model, stdlib_modules, tensor_values, torch_ops
 from analyzer.evaluate.configs import _config_class_info, _to_attrdict
 from analyzer.evaluate.construction import builtin_init
 from analyzer.evaluate.core import _PLAIN_TYPES, _ClassMap, _err
@@ -175,6 +177,22 @@ def get_attribute(ev, obj, name, span):
     if isinstance(obj, FunctionValue):
         if name == "__name__":
             return obj.name
+    if isinstance(obj, enum_model.EnumMember):
+        return enum_model.member_attr(ev, obj, name, span)
+    if isinstance(obj, dataclass_model.FieldInfo) and name == "name":
+        return obj.name
+    if isinstance(obj, stdlib_modules.Environ):
+        method = stdlib_modules.environ_method(ev, name, span)
+        if method is not None:
+            return method
+    if isinstance(obj, Intrinsic) and obj.name == "itertools.chain" and name == "from_iterable":
+        return stdlib_modules.itertools_attr("chain.from_iterable", span)
+    if isinstance(obj, (re.Pattern, re.Match)) and not name.startswith("_"):
+        attr = getattr(obj, name)
+        if not callable(attr):
+            return attr
+        return Intrinsic(f"re.{type(obj).__name__}.{name}",
+                         lambda ev, a, k, s, n=name: stdlib_modules.re_method(ev, obj, n, a, k, s))
     if isinstance(obj, PartialValue):
         if name == "func":
             return obj.func

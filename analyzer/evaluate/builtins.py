@@ -7,12 +7,13 @@ from __future__ import annotations
 import libcst as cst
 
 from analyzer.evaluate.configs import dict_from_args
-from analyzer.evaluate import tensor_values
-from analyzer.evaluate.core import _err, _err_raise, _Iter
+from analyzer.evaluate import enum_model, stdlib_modules, tensor_values
+from analyzer.evaluate.core import _err, _err_raise, _Iter, _plain
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import container_items
 from analyzer.evaluate.sizes import _charge_sizes, _huge_int_result
 from analyzer.evaluate.values import (
+    MISSING,
     BoundMethod,
     BuiltinClass,
     ClassValue,
@@ -216,6 +217,29 @@ def python_builtins(ev) -> dict:
     def b_callable(ev, args, kwargs, span):
         return isinstance(args[0], (FunctionValue, Intrinsic, ClassValue, BuiltinClass, PartialValue, BoundMethod))
 
+    def b_dir(ev, args, kwargs, span):
+        """The attributes the analyzer models: an object's own, then its classes' members (not
+        the dunder methods Python's builtin types add)."""
+        if not args:
+            return Unknown("dir() of the current scope is not modeled", span)
+        x = args[0]
+        if _plain(x):
+            return dir(x)
+        names = set()
+        if isinstance(x, ModuleObj):
+            names |= set(x.attrs) | set(x.params) | set(x.buffers) | set(x.modules)
+        if isinstance(x, Instance):
+            names |= set(x.attrs)
+        cls = x.cls if isinstance(x, (ModuleObj, Instance)) else x if isinstance(x, (ClassValue, BuiltinClass)) else None
+        if cls is None:
+            return Unknown(f"dir() of a {type_name(x)} is not modeled", span)
+        for c in ev.mro(cls):
+            if isinstance(c, ClassValue):
+                names |= set(c.facts.members) | set(c.ns)
+            elif isinstance(c, BuiltinClass):
+                names |= set(c.options.get("class_attrs", {}))
+        return sorted(names)
+
     def tensor_scalar(t, what, span):
         x = tensor_values.item(t)
         if x is None:
@@ -247,6 +271,7 @@ def python_builtins(ev) -> dict:
         "any": b_anyall("any"), "all": b_anyall("all"), "min": b_minmax("min"), "max": b_minmax("max"),
         "sum": Intrinsic("sum", b_sum), "print": Intrinsic("print", b_noop), "type": Intrinsic("type", b_type),
         "iter": Intrinsic("iter", b_iter), "next": Intrinsic("next", b_next), "callable": Intrinsic("callable", b_callable),
+        "dir": Intrinsic("dir", b_dir),
         "int": Intrinsic("int", b_int), "float": Intrinsic("float", b_float),
         "str": plain_fn("str", str), "bool": plain_fn("bool", bool), "abs": plain_fn("abs", abs),
         "round": plain_fn("round", round), "divmod": plain_fn("divmod", divmod), "pow": plain_fn("pow", pow),
@@ -267,6 +292,10 @@ PY_TYPES = {"int": (int,), "float": (float,), "str": (str,), "bool": (bool,), "l
 
 
 def check_instance(ev, obj, t) -> bool:
+    if isinstance(obj, enum_model.EnumMember):
+        if isinstance(t, Intrinsic) and t.name in PY_TYPES:
+            return obj.mixin is not None and PY_TYPES[t.name][0] is obj.mixin
+        return isinstance(t, (ClassValue, BuiltinClass)) and ev.issubclass(obj.cls, t)
     if isinstance(t, Intrinsic) and t.name in PY_TYPES:
         if t.name == "int" and isinstance(obj, bool):
             return False
@@ -284,6 +313,31 @@ def check_instance(ev, obj, t) -> bool:
         if isinstance(obj, (ModuleObj, Instance)):
             return ev.issubclass(obj.cls, t)
         return False
+    if isinstance(t, stdlib_modules.AbstractClass):
+        return abc_instance(ev, obj, t.name)
     if t is None or isinstance(t, Unknown):
         return False
     return False
+
+
+_ABC_DUNDERS = {"Iterable": "__iter__", "Sized": "__len__", "Container": "__contains__", "Callable": "__call__"}
+
+
+def abc_instance(ev, obj, name: str):
+    """``isinstance(obj, collections.abc.NAME)``, by what the modelled value is."""
+    if _plain(obj):
+        return isinstance(obj, stdlib_modules.ABC_KINDS[name])
+    if name == "Callable":
+        return isinstance(obj, (FunctionValue, Intrinsic, ClassValue, BuiltinClass, PartialValue, BoundMethod)) or \
+            (isinstance(obj, (Instance, ModuleObj)) and ev.lookup_mro(obj.cls, "__call__")[1] is not MISSING)
+    if isinstance(obj, Instance) and obj.storage is not None:  # dict-like (EasyDict, OrderedDict...)
+        return name in ("Iterable", "Sized", "Container", "Collection", "Mapping", "MutableMapping")
+    if isinstance(obj, ModuleObj) and _container_of(ev, obj):
+        return name in ("Iterable", "Sized")
+    if isinstance(obj, (Instance, ModuleObj)) and name in _ABC_DUNDERS:
+        return ev.lookup_mro(obj.cls, _ABC_DUNDERS[name])[1] is not MISSING
+    if isinstance(obj, (Instance, ModuleObj)) and name == "Hashable":
+        return True
+    if isinstance(obj, (Instance, ModuleObj)):
+        return False  # an analyzed class is a Sequence or Mapping only by inheriting one (read as a base)
+    return Unknown(f"isinstance of a {type_name(obj)} against collections.abc.{name} is not modeled", None)

@@ -8,7 +8,7 @@ import ast
 
 import libcst as cst
 
-from analyzer.evaluate import limits, replay, torch_ops
+from analyzer.evaluate import enum_model, limits, replay, torch_ops
 from analyzer.evaluate.attributes import get_attribute, set_attribute
 from analyzer.evaluate.construction import builtin_init, construct_plain
 from analyzer.evaluate.core import (
@@ -21,6 +21,7 @@ from analyzer.evaluate.core import (
     is_plain,
 )
 from analyzer.evaluate.values import (
+    MethodIntrinsic,
     BoundMethod,
     BuiltinClass,
     ClassValue,
@@ -204,6 +205,8 @@ class CallsMixin:
     def instantiate(self, cls, args: list, kwargs: dict, span):
         base = self.builtin_kind(cls)
         kind = base.kind if base is not None else "object"
+        if kind == "enum" and type(cls) is ClassValue and len(args) == 1 and not kwargs:
+            return enum_model.lookup_value(self, cls, args[0], span)  # Cls(value) looks a member up
         if kind == "tensor":  # torch.Tensor(data) / torch.Tensor(*sizes): float32
             return torch_ops.legacy("Tensor", list(args), dict(kwargs))
         if kind == "exception":
@@ -258,9 +261,12 @@ class CallsMixin:
         owner, init = self.lookup_mro(cls, "__init__")
         if isinstance(init, Unknown) and isinstance(obj, ModuleObj):
             obj.partial = True  # its __init__ was refused or not found (reported once, where it is)
-        if isinstance(init, FunctionValue):
+        if isinstance(init, (FunctionValue, MethodIntrinsic)):
             try:
-                self.call_function(init, args, kwargs, span, self_obj=obj, scoped=True)
+                if isinstance(init, MethodIntrinsic):
+                    self.call(init, [obj, *args], kwargs, span)
+                else:
+                    self.call_function(init, args, kwargs, span, self_obj=obj, scoped=True)
             except BudgetExceeded:
                 raise
             except EvalRaise as e:

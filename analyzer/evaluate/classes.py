@@ -7,13 +7,20 @@ import libcst as cst
 
 from analyzer.diagnostics import Diagnostic, SourceSpan
 from analyzer.evaluate import limits
+from analyzer.evaluate import dataclass_model, enum_model
 from analyzer.evaluate.core import _MISSING, BudgetExceeded, EvalRaise, Frame
 from analyzer.evaluate.scopes import _ClassScope
 from analyzer.evaluate.values import (
     BuiltinClass,
     ClassValue,
+    Intrinsic,
     Unknown,
+    type_name,
 )
+
+
+_PY_BASES = ("object", "str", "int", "float", "dict", "list", "tuple", "set", "frozenset", "bytes", "Exception",
+             "ValueError", "TypeError", "KeyError", "RuntimeError")
 
 
 class ClassesMixin:
@@ -52,8 +59,16 @@ class ClassesMixin:
                     value = Unknown("nesting too deep to evaluate")
                 finally:
                     self.scope_steps = saved
+                if isinstance(value, Intrinsic) and value.name in _PY_BASES:
+                    value = self._python_type(value.name)  # class X(str, Enum), class C(dict): a builtin type
                 if isinstance(value, (ClassValue, BuiltinClass)):
                     cls.bases.append(value)
+                elif not isinstance(value, Unknown):
+                    self.report(
+                        Diagnostic("W103", f"base class '{src}' of {cls.name} is a {type_name(value)}, not a class "
+                                           "the analyzer models", SourceSpan(cls.file.display, cls.facts.start, 0)),
+                        None,
+                    )
                 elif isinstance(value, Unknown):
                     self.report(
                         Diagnostic("W103", f"base class '{src}' of {cls.name} is unknown ({value.reason})",
@@ -61,6 +76,17 @@ class ClassesMixin:
                         None,
                     )
         return cls.bases
+
+    def _python_type(self, name: str) -> BuiltinClass:
+        """A builtin type as a base class: the modelled one (``dict`` -> rules/externals.yaml's
+        builtins.dict), else a plain object class that says which type it is."""
+        modeled = self.externals.modeled_class(f"builtins.{name}")
+        if modeled is not None:
+            return modeled
+        cache = self.__dict__.setdefault("_python_types", {})
+        if name not in cache:
+            cache[name] = BuiltinClass(name, f"builtins.{name}", "object", options={"bases": []})
+        return cache[name]
 
     def mro(self, cls) -> list:
         if not isinstance(cls, (ClassValue, BuiltinClass)):
@@ -115,6 +141,11 @@ class ClassesMixin:
             return cls.ns[name]
         binding = cls.facts.members.get(name)
         if binding is None:
+            if name == "__init__":  # a dataclass's generated __init__ (analyzer/evaluate/dataclass_model.py)
+                generated = dataclass_model.generated_init(self, cls)
+                if generated is not _MISSING:
+                    cls.ns[name] = generated
+                return generated
             return _MISSING
         if name in cls._evaluating:
             return Unknown(f"class attribute {cls.name}.{name} refers to itself")
@@ -152,6 +183,8 @@ class ClassesMixin:
                     self.scope_steps = saved
         finally:
             cls._evaluating.discard(name)
+        if binding.kind != "def" and enum_model.is_member_value(name, value) and enum_model.enum_base(self, cls):
+            value = enum_model.member(self, cls, name, value)  # what EnumMeta makes of a class attribute
         cls.ns[name] = value
         return value
 

@@ -3,6 +3,7 @@ containers, ``nn.Module`` and transformers' model bases, configs, YAML fallbacks
 """
 from __future__ import annotations
 
+from analyzer.evaluate import enum_model
 from analyzer.evaluate.configs import _to_attrdict, dict_from_args, hf_config_init
 from analyzer.evaluate.core import _err
 from analyzer.evaluate.kinds import _kind
@@ -43,6 +44,8 @@ def known(v):
     plain data, Plans and Known values as they are; anything else (Unknown) stays opaque."""
     if isinstance(v, ModuleObj):
         return Known("module", v)
+    if isinstance(v, enum_model.EnumMember):
+        v = enum_model.mixin_value(v)  # nn.Linear(Level.HIGH, ...) with an IntEnum
     if isinstance(v, Tensor):
         return Known("tensor", v, tuple(v.shape) if v.shape is not None else None, v.dtype)
     return Known("object", v) if isinstance(v, _OBJECTS) else v

@@ -78,7 +78,7 @@ from analyzer.source.index import SourceIndex
 class Evaluator(StatementsMixin, ExpressionsMixin, CallsMixin, ClassesMixin, ScopesMixin, ParseGuardMixin, BudgetMixin):
     BINOPS = BINOPS
 
-    def __init__(self, index: SourceIndex, nn_rules, externals, report, attn_implementation=None):
+    def __init__(self, index: SourceIndex, nn_rules, externals, report, attn_implementation=None, env=None):
         self.index = index
         self.nn_rules = nn_rules
         self.externals = externals  # analyzer.evaluate.externals.Externals
@@ -91,6 +91,7 @@ class Evaluator(StatementsMixin, ExpressionsMixin, CallsMixin, ClassesMixin, Sco
         self.constructions: dict = {}
         self.depth_peak = 0
         self.attn_implementation = attn_implementation
+        self.env: dict = dict(env or {})  # os.environ as the analysis assumes it (--env); empty by default
         self.steps = 0  # all steps of this analysis
         self.scope_steps = 0  # steps of the current budget scope
         self._owners: list = []  # objects whose statements run as budget scopes, outermost first

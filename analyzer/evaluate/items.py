@@ -3,7 +3,7 @@ containers (ModuleList, Sequential, ModuleDict), dicts of classes, plain sequenc
 """
 from __future__ import annotations
 
-from analyzer.evaluate import tensor_shapes, tensor_values, torch_ops
+from analyzer.evaluate import enum_model, stdlib_modules, tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _ClassMap, _err
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import add_module, param_getitem, param_setitem
@@ -113,6 +113,13 @@ def get_item(ev, obj, key, span):
         raise _err("W104", f"'{type_name(obj)}' object is not subscriptable", span, "TypeError")
     if isinstance(obj, Tensor):
         return tensor_index(obj, key)
+    if isinstance(obj, stdlib_modules.Environ):
+        value = stdlib_modules.environ_read(ev, key, span)
+        if value is None:
+            raise _err("W101", f"os.environ has no key {key!r} (pass --env {key}=VALUE)", span, "KeyError")
+        return value
+    if isinstance(obj, ClassValue) and enum_model.enum_base(ev, obj):
+        return enum_model.lookup_name(ev, obj, key, span)
     if isinstance(obj, (ClassValue, BuiltinClass, Intrinsic, ExternalModule)):
         return Unknown("a type subscription (annotation)", span)
     if isinstance(obj, (list, tuple, str, dict, range)):
@@ -152,6 +159,9 @@ def set_item(ev, obj, key, value, span):
             obj[key] = value
         except (IndexError, TypeError) as exc:
             raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None
+        return
+    if isinstance(obj, stdlib_modules.Environ) and isinstance(key, str) and isinstance(value, str):
+        ev.env[key] = value  # the analysis's own environment, as os.environ[key] = value changes the process's
         return
     if isinstance(obj, Tensor):
         ok = isinstance(value, (Tensor, int, float, bool))

@@ -17,6 +17,7 @@ from analyzer.evaluate.torch_functions import (
     _param,
     _torch_fn,
 )
+from analyzer.evaluate import dataclass_model, enum_model, stdlib_modules
 from analyzer.evaluate.values import (
     BuiltinClass,
     DType,
@@ -80,6 +81,21 @@ def external_attr(ev, modname: str, name: str, span):
             return Intrinsic("functools.partial", _partial)
         if name in ("wraps", "lru_cache", "cache"):
             return Intrinsic(qual, lambda ev, a, k, s: _identity_first("decorator"))
+    if modname == "enum":
+        return enum_model.enum_attr(ev, name, span)
+    if modname == "dataclasses":
+        return dataclass_model.dataclasses_attr(name, span)
+    if modname == "itertools":
+        return stdlib_modules.itertools_attr(name, span)
+    if modname == "os":
+        return stdlib_modules.os_attr(ev, name, span)
+    if modname == "re":
+        return stdlib_modules.re_attr(name, span)
+    if modname == "collections" and name == "abc":
+        return ExternalModule("collections.abc")
+    if modname == "collections.abc":
+        if name in stdlib_modules.ABC_KINDS:
+            return stdlib_modules.AbstractClass(name)
     if modname == "copy" and name in ("deepcopy", "copy"):
         return Intrinsic(qual, _deepcopy)
     if modname == "warnings" and name == "warn":

@@ -9,6 +9,7 @@ import dataclasses
 from analyzer.evaluate.core import _err
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.values import (
+    MethodIntrinsic,
     BoundMethod,
     FunctionValue,
     Instance,
@@ -166,6 +167,8 @@ def _bind_member(ev, obj, owner, member, span):
             return BoundMethod(obj.cls if isinstance(obj, (ModuleObj, Instance)) else obj, member)
         if member.kind == "property":
             return ev.call_function(member, [], {}, span, self_obj=obj)
+        return BoundMethod(obj, member)
+    if isinstance(member, MethodIntrinsic):
         return BoundMethod(obj, member)
     return member
 

@@ -7,7 +7,7 @@ import math
 
 import libcst as cst
 
-from analyzer.evaluate import limits, tensor_shapes, tensor_values, torch_ops
+from analyzer.evaluate import enum_model, limits, stdlib_modules, tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _GROWING, _budget, _err, _Iter, _plain, range_len
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import container_items
@@ -70,6 +70,8 @@ def iterate(ev, value, span):
                 rows.append(tensor_values.share_cell(value, row))
             return rows
         raise _err("W105", "cannot iterate over a tensor of unknown shape", span)
+    if isinstance(value, ClassValue) and enum_model.enum_base(ev, value):
+        return enum_model.members(ev, value)
     if isinstance(value, Unknown):
         raise _err("W105", f"cannot iterate over an unknown value: {value.reason}", span)
     raise _err("W104", f"'{type_name(value)}' object is not iterable", span, "TypeError")
@@ -107,6 +109,9 @@ def compare(ev, op, left, right, span):
         if isinstance(left, Unknown) or isinstance(right, Unknown):
             return Unknown((left if isinstance(left, Unknown) else right).reason, span)
         container = right
+        if isinstance(right, stdlib_modules.Environ):
+            result = stdlib_modules.environ_read(ev, left, span) is not None
+            return result if op is cst.In else not result
         if isinstance(right, Instance) and right.storage is not None:
             container = right.storage
         elif isinstance(right, ModuleObj):
@@ -134,6 +139,13 @@ def compare(ev, op, left, right, span):
             return fn(left, right)
         except TypeError:
             raise _err("W104", f"cannot compare {type_name(left)} with {type_name(right)}", span, "TypeError") from None
+    if isinstance(left, enum_model.EnumMember) or isinstance(right, enum_model.EnumMember):
+        if op in (cst.Equal, cst.NotEqual):
+            eq = enum_model.equal(left, right)
+            return eq if op is cst.Equal else not eq
+        left, right = enum_model.mixin_value(left), enum_model.mixin_value(right)
+        if _plain(left) and _plain(right):
+            return compare(ev, op, left, right, span)
     if op is cst.Equal:
         return left is right
     if op is cst.NotEqual:
@@ -153,6 +165,10 @@ def binop(ev, op, left, right, span, inplace=False):
             raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None
     from analyzer.evaluate.core import BINOPS
 
+    if lc is enum_model.EnumMember or rc is enum_model.EnumMember:
+        left, right = enum_model.mixin_value(left), enum_model.mixin_value(right)
+        if not (isinstance(left, enum_model.EnumMember) or isinstance(right, enum_model.EnumMember)):
+            return binop(ev, op, left, right, span, inplace)
     if isinstance(left, Unknown):
         return Unknown(left.reason, left.span)
     if isinstance(right, Unknown):
@@ -239,6 +255,8 @@ def tensor_binop(op, left, right):
 
 
 def to_str(ev, v):
+    if isinstance(v, enum_model.EnumMember):
+        return enum_model.to_str(v)
     if isinstance(v, (ClassValue, BuiltinClass)):
         return f"<class '{v.qualname}'>"
     if isinstance(v, ModuleObj):

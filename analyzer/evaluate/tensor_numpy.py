@@ -69,6 +69,12 @@ def _flatten(np, t, start=0, end=-1):
     return t.reshape(t.shape[:start] + (-1,) + t.shape[end + 1:])
 
 
+def _clamp(np, t, lo, hi):
+    if lo is not None:
+        t = np.maximum(t, lo)
+    return np.minimum(t, hi) if hi is not None else t
+
+
 def _unary(name):
     return lambda np, t, *a, **k: getattr(np, name)(t)
 
@@ -83,7 +89,7 @@ FUNCS = {
     "rsqrt": lambda np, t, *a, **k: 1 / np.sqrt(t), "sigmoid": lambda np, t, *a, **k: 1 / (1 + np.exp(-t)),
     "pow": lambda np, a, b, **k: np.power(a, b), "maximum": lambda np, a, b, **k: np.maximum(a, b),
     "minimum": lambda np, a, b, **k: np.minimum(a, b), "where": lambda np, c, a, b, **k: np.where(c, a, b),
-    "clamp": lambda np, t, lo=None, hi=None, **k: np.clip(t, k.get("min", lo), k.get("max", hi)),
+    "clamp": lambda np, t, lo=None, hi=None, **k: _clamp(np, t, k.get("min", lo), k.get("max", hi)),
     "add": lambda np, a, b, **k: a + b * k.get("alpha", 1), "sub": lambda np, a, b, **k: a - b * k.get("alpha", 1),
     "mul": lambda np, a, b, **k: a * b, "div": lambda np, a, b, **k: a / b, "true_divide": lambda np, a, b, **k: a / b,
     "tril": lambda np, t, d=0, **k: np.tril(t, k.get("diagonal", d)),

