@@ -54,6 +54,9 @@ EXPRESSIONS = [
     "torch.full((2, 2), 7)",
     "torch.FloatTensor([1, 2])",
     "torch.Tensor([[1, 2], [3, 4]])",
+    "torch.tril(torch.ones(3, 3, dtype=bool))",
+    "torch.ones(2, dtype=float) / 3",
+    "torch.bitwise_xor(torch.ones(3, 3, dtype=torch.bool), torch.tril(torch.ones(3, 3, dtype=torch.bool), -1))",
 ]
 
 SWIN_INDEX = """

@@ -97,6 +97,8 @@ FUNCS = {
     "cat": lambda np, seq, dim=0, **k: np.concatenate(seq, axis=k.get("dim", dim)),
     "stack": lambda np, seq, dim=0, **k: np.stack(seq, axis=k.get("dim", dim)),
     "outer": lambda np, a, b, **k: np.outer(a, b),
+    "bitwise_xor": lambda np, a, b, **k: np.bitwise_xor(a, b), "bitwise_and": lambda np, a, b, **k: np.bitwise_and(a, b),
+    "bitwise_or": lambda np, a, b, **k: np.bitwise_or(a, b), "bitwise_not": lambda np, a, **k: np.invert(a),
     "einsum": lambda np, eq, *ops, **k: np.einsum(eq, *ops),
     "cumsum": lambda np, t, dim=None, **k: np.cumsum(t, axis=k.get("dim", dim)),
     "sum": _reduce("sum"), "mean": _reduce("mean"), "prod": _reduce("prod"), "amax": _reduce("amax"),

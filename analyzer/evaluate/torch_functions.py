@@ -91,7 +91,7 @@ def _torch_fn(name):
     return Intrinsic(f"torch.{name}", call)
 
 
-_SAME_SHAPE_FNS = {"tril", "triu", "cumsum", "roll", "flip"}
+_SAME_SHAPE_FNS = {"tril", "triu", "cumsum", "roll", "flip", "bitwise_xor", "bitwise_and", "bitwise_or", "bitwise_not"}
 _CLAMP_ALIAS = "cl" + "ip"  # torch.clamp's alias (a tensor op; the name would read as a model name)
 _NUMPY_NAME = {"concat": "cat", _CLAMP_ALIAS: "clamp", "true_divide": "div"}
 # torch.f(t, ...) that are Tensor.f(...) (analyzer/evaluate/torch_ops.py)

@@ -34,9 +34,14 @@ CAST = {"float": "float32", "double": "float64", "half": "float16", "bfloat16": 
         "int": "int32", "bool": "bool"}
 
 
+_PY_DTYPES = {"bool": "bool", "int": "int64", "float": "float64", "complex": "complex128"}
+
+
 def dtype_of(value, default: str | None = None) -> str | None:
     if isinstance(value, DType):
         return value.name
+    if type(value).__name__ == "Intrinsic" and getattr(value, "name", None) in _PY_DTYPES:
+        return _PY_DTYPES[value.name]  # dtype=bool / int / float: the Python type as torch reads it
     if isinstance(value, str):
         return DTYPES.get(value, default)
     return default
