@@ -99,3 +99,35 @@ def test_unknowable_stdlib_calls_are_diagnosed(tmp_path):
     messages = " ".join(d.message for d in result.diagnostics)
     assert "itertools.count is infinite" in messages and "never passed to a real function" in messages
     assert [name for name, _, _ in static] == ["", "c"] and result.tree.modules[0].partial
+
+
+STR_AND_COMBINATIONS = """
+import itertools
+from enum import Enum, IntEnum
+import torch
+from torch import nn
+
+
+class Act(str, Enum):
+    RELU = "relu"
+
+
+class Width(IntEnum):
+    SMALL = 4
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.named = nn.ModuleDict({f"{Act.RELU}".replace(".", "_"): nn.ReLU(), f"w{Width.SMALL}": nn.Identity()})
+        self.pairs = nn.ModuleList([nn.Identity() for _ in itertools.combinations(range(12), 2)])
+"""
+
+
+def test_enum_str_and_itertools_result_sizes(tmp_path):
+    folder = _write(tmp_path, textwrap.dedent(STR_AND_COMBINATIONS))
+    result, static = _static(folder)
+    assert not result.diagnostics, result.diagnostics
+    assert static == _truth(folder)
+    assert ("named.Act_RELU", "ReLU", {}) in static and ("named.w4", "Identity", {}) in static
+    assert len([n for n, _, _ in static if n.startswith("pairs.")]) == 66

@@ -36,7 +36,7 @@ def add_parser(subparsers) -> dict:
                                           "tree, parameters, FLOPs and bytes per stage (charts and tables), the workload "
                                           "and the diagnostics. Offline, deterministic.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("src", metavar="SRC", help=getattr(cli, "SRC_HELP", "folder with the model's Python files and config.json"))
+    p.add_argument("src", metavar="SRC", help=cli.SRC_HELP)
     cli._add_source_options(p)
     cli._add_static_options(p)
     _add_workload_options(p)

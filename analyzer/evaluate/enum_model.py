@@ -18,13 +18,14 @@ class AutoValue:
 
 
 class EnumMember:
-    __slots__ = ("cls", "name", "value", "mixin")
+    __slots__ = ("cls", "name", "value", "mixin", "str_is_value")
 
-    def __init__(self, cls, name: str, value, mixin):
+    def __init__(self, cls, name: str, value, mixin, str_is_value=False):
         self.cls = cls
         self.name = name
         self.value = value
         self.mixin = mixin  # int or str for IntEnum/StrEnum and (str, Enum) classes, else None
+        self.str_is_value = str_is_value  # StrEnum / IntEnum: str(m) is str(m.value); else 'Cls.NAME' 
 
     def __repr__(self) -> str:
         return f"<{self.cls.name}.{self.name}: {self.value!r}>"
@@ -73,7 +74,7 @@ def member(ev, cls, name: str, value):
             value = 1 << names.index(name)
         else:
             value = names.index(name) + 1  # auto after explicit values is not followed: see member_names
-    return EnumMember(cls, name, value, _mixin(ev, cls, base))
+    return EnumMember(cls, name, value, _mixin(ev, cls, base), base.name in ("StrEnum", "IntEnum", "IntFlag"))
 
 
 def member_names(ev, cls) -> list[str]:
@@ -134,12 +135,8 @@ def equal(left, right):
 
 
 def to_str(m: EnumMember) -> str:
-    base_name = getattr(m.cls, "name", "")
-    return str(m.value) if m.mixin is str and isinstance(m.value, str) and _is_strenum(m) else f"{base_name}.{m.name}"
-
-
-def _is_strenum(m) -> bool:
-    return m.mixin is str
+    """``str(m)`` and f-strings as Python 3.11 gives them."""
+    return str(m.value) if m.str_is_value else f"{m.cls.name}.{m.name}"
 
 
 def mixin_value(v):

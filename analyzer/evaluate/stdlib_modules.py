@@ -20,6 +20,8 @@ import itertools
 import math
 import re
 
+import libcst as cst
+
 from analyzer.evaluate import limits
 from analyzer.evaluate.core import _err, _plain
 from analyzer.evaluate.sizes import _charge_sizes
@@ -43,14 +45,11 @@ def _by_index(fn):
     def call(ev, args, kwargs, span):
         if any(isinstance(a, Unknown) for a in args):
             return Unknown(next(a for a in args if isinstance(a, Unknown)).reason, span)
-        pools = _lists(ev, args, span)
+        pools = _lists(ev, args if fn is itertools.product else args[:1], span)
         plain_kwargs = {k: v for k, v in kwargs.items() if type(v) is int}
         if len(plain_kwargs) != len(kwargs):
             raise _err("W104", f"itertools.{fn.__name__}: keyword arguments must be ints", span, "TypeError")
-        if fn is itertools.product:
-            n = math.prod(len(p) for p in pools) ** plain_kwargs.get("repeat", 1)
-        else:
-            n = math.perm(len(pools[0])) if pools else 0
+        n = _result_size(fn, [len(p) for p in pools], args[1:2], plain_kwargs)
         too_many = _bounded(n, span)
         if too_many is not None:
             return too_many
@@ -63,6 +62,19 @@ def _by_index(fn):
         (pool,) = pools
         return [tuple(pool[i] for i in combo) for combo in fn(indexed[0], *args[1:2], **plain_kwargs)]
     return call
+
+
+def _result_size(fn, sizes, rest, kwargs) -> int:
+    """How many items the real function yields (checked before it runs)."""
+    if fn is itertools.product:
+        return math.prod(sizes) ** kwargs.get("repeat", 1)
+    n = sizes[0] if sizes else 0
+    r = rest[0] if rest and type(rest[0]) is int else kwargs.get("r", n)
+    if fn is itertools.combinations:
+        return math.comb(n, r)
+    if fn is itertools.combinations_with_replacement:
+        return math.comb(n + r - 1, r) if n else 0
+    return math.perm(n, r)
 
 
 def _chain(ev, args, kwargs, span):
@@ -95,8 +107,6 @@ def _accumulate(ev, args, kwargs, span):
     out, acc = [], kwargs.get("initial")
     if acc is not None:
         out.append(acc)
-    import libcst as cst
-
     for x in items:
         if acc is None and not out:
             acc = x

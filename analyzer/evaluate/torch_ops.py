@@ -229,16 +229,11 @@ def method(t: Tensor, name: str, args: list, kwargs: dict):
 
 
 def _in_place(t: Tensor, name: str, args: list, kwargs: dict) -> Tensor:
-    if name in ("fill_", "zero_") and t.shape is not None:
-        fill = 0 if name == "zero_" else (args[0] if args else kwargs.get("value"))
-        tensor_values.changed_in_place(t, None)
-        if t.cell is None and isinstance(fill, (int, float, bool)):
-            t.recipe = tensor_values.make(t.shape, "full", t.shape, fill)
+    fill = (0 if name == "zero_" else args[0] if args else kwargs.get("value")) if name in ("fill_", "zero_") else None
+    if name in ("fill_", "zero_") and isinstance(fill, (int, float, bool)) and t.shape is not None:
+        tensor_values.changed_in_place(t, "full", t.shape, fill)
     elif name in INPLACE_VALUES:
-        if t.cell is not None:
-            tensor_values.changed_in_place(t, None)
-        else:
-            t.recipe = tensor_values.make(t.shape, "fn", INPLACE_VALUES[name], (t, *args), kwargs)
+        tensor_values.changed_in_place(t, "fn", INPLACE_VALUES[name], (t, *args), kwargs)
     else:  # normal_, uniform_, copy_, masked_fill_...: the values are not tracked
         tensor_values.changed_in_place(t, None)
     return t
