@@ -18,6 +18,8 @@ FIXTURE_CASES = [
     ("constructs_inheritance", {"attn_implementation": "eager"}),
     ("constructs_inheritance", {"attn_implementation": "flash_attention_2"}),
     ("constructs_inheritance", {"root": "modeling_inherit:InheritForCausalLM"}),
+    ("constructs_hf_bases", {}),
+    ("constructs_hf_bases", {"attn_implementation": "eager"}),
     ("constructs_containers", {"root": "containers:ContainerNet"}),
     ("constructs_factories", {"root": "factories:build_tiny_vit"}),
     ("constructs_factories", {"root": "factories:build_tiny_vit_plain"}),

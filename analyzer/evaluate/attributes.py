@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from analyzer.evaluate import dataclass_model, enum_model, stdlib_modules, tensor_values, torch_ops
+from analyzer.evaluate import dataclass_model, enum_model, hf_methods, skipped, stdlib_modules, tensor_values, torch_ops
 from analyzer.evaluate.configs import _config_class_info, _to_attrdict
 from analyzer.evaluate.construction import builtin_init
 from analyzer.evaluate.core import _PLAIN_TYPES, _ClassMap, _err
@@ -18,6 +18,7 @@ from analyzer.evaluate.values import (
     MISSING,
     BoundMethod,
     BuiltinClass,
+    ClassMethodIntrinsic,
     ClassValue,
     DType,
     ExternalModule,
@@ -40,6 +41,41 @@ def _missing(ev, obj, name, span):
     if isinstance(obj, Instance) and _kind(ev, obj.cls) == "attrdict":
         raise _err("W101", f"config ({obj.cls.name}) has no key '{name}'", span, "AttributeError")
     raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
+
+
+def _object_method(ev, obj, name):
+    """``obj.__setattr__`` / ``obj.__delattr__`` / ``obj.__getattribute__`` that no class in its MRO
+    defines: object's, bound (``config.__setattr__(key, value)``)."""
+    if name not in _OBJECT_METHODS:
+        return None
+
+    def call(ev, args, kwargs, s):
+        key = args[0] if args else None
+        if not isinstance(key, str):
+            raise _err("W105" if isinstance(key, Unknown) else "W104",
+                       f"{name}() with a {type_name(key)} attribute name", s, "TypeError")
+        if name == "__setattr__":
+            return set_attribute(ev, obj, key, args[1], s)
+        if name == "__delattr__":
+            return del_attribute(ev, obj, key, s)
+        return get_attribute(ev, obj, key, s)
+
+    return Intrinsic(f"object.{name}", call)
+
+
+_OBJECT_METHODS = ("__setattr__", "__delattr__", "__getattribute__")
+
+
+def _unbound_builtin_method(ev, cls, name):
+    """``Builtin.__init__`` / ``Builtin.__setattr__``... looked up on a class, called with the instance
+    first (``nn.LayerNorm.__init__(self, normalized_shape=d)`` in a subclass): the modeled builtin's
+    ``__init__`` (the first modeled builtin in the MRO), or object's attribute methods."""
+    if name == "__init__":
+        base = ev.builtin_kind(cls)
+        return Intrinsic(f"{cls.name}.__init__", lambda ev, a, k, s: builtin_init(ev, base, a[0], a[1:], k, s))
+    if name in _OBJECT_METHODS:
+        return Intrinsic(f"object.{name}", lambda ev, a, k, s: _object_method(ev, a[0], name).fn(ev, a[1:], k, s))
+    return None
 
 
 def get_attribute(ev, obj, name, span):
@@ -65,6 +101,8 @@ def get_attribute(ev, obj, name, span):
         for c in ev.mro(obj.cls):
             if isinstance(c, BuiltinClass) and c.kind == "hf_model" and name in c.options.get("neutral_methods", ()):
                 return Intrinsic(name, lambda ev, a, k, s: None)
+        if name == "device" and _kind(ev, obj.cls) == "hf_model":
+            return hf_methods.device(ev, obj, span)
         m = module_method(ev, obj, name, span)
         if m is not None:
             return m
@@ -72,8 +110,15 @@ def get_attribute(ev, obj, name, span):
             return obj.cls
         if name == "training":
             return True
+        m = _object_method(ev, obj, name)
+        if m is not None:
+            return m
         _missing(ev, obj, name, span)
     if t is Instance:
+        if obj.tainted is not None:
+            stale = skipped.tainted_read(ev, obj, name)
+            if stale is not None:
+                return stale
         kind = _kind(ev, obj.cls)
         owner, member = ev.lookup_mro(obj.cls, name)
         if isinstance(member, FunctionValue) and member.kind == "property":
@@ -102,14 +147,20 @@ def get_attribute(ev, obj, name, span):
                 return Instance(obj.cls, storage={})
         if name == "__class__":
             return obj.cls
+        m = _object_method(ev, obj, name)
+        if m is not None:
+            return m
         _missing(ev, obj, name, span)
     if isinstance(obj, (ClassValue, BuiltinClass)):
         if name == "__name__":
             return obj.name
         owner, member = ev.lookup_mro(obj, name)
         if member is MISSING:
+            unbound = _unbound_builtin_method(ev, obj, name)
+            if unbound is not None:
+                return unbound
             raise _err("W102", f"class {obj.name} has no attribute '{name}'", span, "AttributeError")
-        if isinstance(member, FunctionValue) and member.kind == "classmethod":
+        if (isinstance(member, FunctionValue) and member.kind == "classmethod") or isinstance(member, ClassMethodIntrinsic):
             return BoundMethod(obj, member)
         return member
     if isinstance(obj, SuperValue):
@@ -274,9 +325,14 @@ def set_attribute(ev, obj, name, value, span):
     if t is Instance:
         kind = _kind(ev, obj.cls)
         if kind == "hf_config":
-            amap = _config_class_info(ev, obj.cls)[0]
+            amap, properties = _config_class_info(ev, obj.cls)
             if name in amap:
                 name = amap[name]
+            spec = properties.get(name)
+            if spec is not None and spec.get("settable"):
+                name = spec["attr"]
+        if obj.tainted is not None:
+            obj.tainted[1].add(name)
         if kind == "attrdict":
             _charge_sizes(ev, (value,), span)
             obj.storage[name] = _to_attrdict(obj.cls, value)

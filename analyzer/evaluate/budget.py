@@ -6,7 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from analyzer.diagnostics import Diagnostic, SourceSpan
-from analyzer.evaluate import limits
+from analyzer.evaluate import limits, skipped
 from analyzer.evaluate.core import BudgetExceeded, EvalRaise, Frame
 from analyzer.source.parse import LazySpan, resolve_span
 
@@ -147,9 +147,11 @@ class BudgetMixin:
                     if e.unwind_to is not None and e.unwind_to is not owner:
                         raise
                     self.budget_report(e, self.span(stmt, frame))
+                    skipped.forget(self, stmt, frame, "W107", e.span or self.span(stmt, frame))
                 except RecursionError:
                     self.budget_report(BudgetExceeded("W107", "nesting too deep to evaluate (Python's recursion limit)",
                                                       None, "depth"), self.span(stmt, frame))
+                    skipped.forget(self, stmt, frame, "W107", self.span(stmt, frame))
                 finally:
                     self.scope_steps = saved
         finally:

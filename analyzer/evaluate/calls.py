@@ -103,8 +103,8 @@ class CallsMixin:
                 else:
                     self.exec_block(node.body, frame)
             except _Return as r:
-                return r.value
-            return None
+                return r.value if frame.maybe_returned is None else frame.maybe_returned
+            return frame.maybe_returned  # None, or unknown: a skipped block may have returned
         finally:
             self.depth -= 1
 

@@ -7,7 +7,7 @@ import libcst as cst
 
 from analyzer.diagnostics import Diagnostic, SourceSpan
 from analyzer.evaluate import limits
-from analyzer.evaluate import dataclass_model, enum_model
+from analyzer.evaluate import dataclass_model, enum_model, hf_methods
 from analyzer.evaluate.core import _MISSING, BudgetExceeded, EvalRaise, Frame
 from analyzer.evaluate.scopes import _ClassScope
 from analyzer.evaluate.values import (
@@ -136,7 +136,7 @@ class ClassesMixin:
         """Own member of a class (not inherited); _MISSING when absent."""
         if isinstance(cls, BuiltinClass):
             attrs = cls.options.get("class_attrs", {})
-            return attrs[name] if name in attrs else _MISSING
+            return attrs[name] if name in attrs else hf_methods.member(cls, name)
         if name in cls.ns:
             return cls.ns[name]
         binding = cls.facts.members.get(name)

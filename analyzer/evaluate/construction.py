@@ -138,22 +138,36 @@ def realize(ev, child, span):
 
 
 def hf_model_init(ev, obj, args, kwargs, span):
+    """PreTrainedModel.__init__ (transformers 4.46): the attention implementation is chosen through
+    ``cls._autoset_attn_implementation`` (analyzer/evaluate/hf_methods.py; a class's own override of
+    it or of the checks it calls runs) unless the config is marked as already set (also when a
+    saved config.json carries ``_attn_implementation_autoset: true``); then ``self.config``.
+    ``--attn-implementation`` forces the first model's choice on its config and every sub-config,
+    as the runtime dump does (analyzer/tree/runtime.py)."""
     config = args[0] if args else kwargs.get("config")
     if isinstance(config, Instance) and _kind(ev, config.cls) == "hf_config":
-        # As PreTrainedModel.__init__ (transformers 4.46): unless the config is marked as already
-        # set (also when a saved config.json carries `_attn_implementation_autoset: true`), pick
-        # the requested implementation, else sdpa when the class declares support, else eager.
-        current = config.attrs.get("_attn_implementation_internal")
         if ev.attn_implementation is not None and not ev.__dict__.get("_attn_forced"):
-            choice = ev.attn_implementation
             ev.__dict__["_attn_forced"] = True
-        elif config.attrs.get("_attn_implementation_autoset") is True or current is not None:
-            choice = current or "eager"
-        else:
-            _, sdpa = ev.lookup_mro(obj.cls, "_supports_sdpa")
-            choice = "sdpa" if sdpa is True else "eager"
-        ev.note_write(config)
-        config.attrs["_attn_implementation_internal"] = choice
-        config.attrs["_attn_implementation_autoset"] = True
-        ev.chosen_attn = ev.__dict__.get("chosen_attn") or choice
+            _force_attn(ev, config, ev.attn_implementation, set())
+        autoset = config.attrs.get("_attn_implementation_autoset", False)
+        if isinstance(autoset, Unknown):
+            ev.warn("W105", f"cannot decide whether the attention implementation is set: {autoset.reason}", span)
+        elif autoset is not True and config.tainted is None:  # a tainted config reads as unknown anyway
+            config = ev.call(ev.getattr(obj, "_autoset_attn_implementation", span), [config],
+                             {"check_device_map": False}, span)
+        if ev.chosen_attn is None and isinstance(config, Instance):
+            choice = config.attrs.get("_attn_implementation_internal")
+            ev.chosen_attn = choice if isinstance(choice, str) else "eager" if choice is None else None
     obj.attrs["config"] = config
+
+
+def _force_attn(ev, config, value, seen) -> None:
+    if id(config) in seen:
+        return
+    seen.add(id(config))
+    ev.note_write(config)
+    config.attrs["_attn_implementation_internal"] = value
+    config.attrs["_attn_implementation_autoset"] = True
+    for sub in list(config.attrs.values()):
+        if isinstance(sub, Instance) and _kind(ev, sub.cls) == "hf_config":
+            _force_attn(ev, sub, value, seen)

@@ -52,7 +52,7 @@ class _Continue(Exception):
 
 
 class Frame:
-    __slots__ = ("locals", "file", "snippet", "func", "parent", "globals_file", "stmt")
+    __slots__ = ("locals", "file", "snippet", "func", "parent", "globals_file", "stmt", "maybe_returned")
 
     def __init__(self, file, snippet, func=None, parent=None):
         self.locals: dict = {}
@@ -62,6 +62,8 @@ class Frame:
         self.parent = parent  # enclosing function frame (closures) or comprehension parent
         # the statement being executed: spans are resolved relative to it (cheap positions)
         self.stmt = parent.stmt if parent is not None and parent.snippet is snippet else None
+        # an Unknown once a skipped statement held a `return`: the call's result is then unknown
+        self.maybe_returned = None
 
 
 _MISSING = MISSING

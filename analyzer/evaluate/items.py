@@ -104,6 +104,8 @@ def get_item(ev, obj, key, span):
         if isinstance(getitem, FunctionValue):
             return ev.call_function(getitem, [key], {}, span, self_obj=obj)
         if obj.storage is not None:
+            if obj.tainted is not None and key not in obj.tainted[1]:
+                return Unknown(f"[{key!r}]: {obj.tainted[0].reason}", obj.tainted[0].span, True)
             if key in obj.storage:
                 return obj.storage[key]
             base = ev.builtin_kind(obj.cls)
@@ -153,6 +155,8 @@ def set_item(ev, obj, key, value, span):
         raise _err("W104", f"item assignment on {type_name(obj)}", span, "TypeError")
     if isinstance(obj, Instance) and obj.storage is not None:
         obj.storage[key] = value
+        if obj.tainted is not None:
+            obj.tainted[1].add(key)
         return
     if isinstance(obj, (list, dict)):
         try:

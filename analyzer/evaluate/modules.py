@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from analyzer.evaluate.core import _err
+from analyzer.evaluate.core import _err, _Iter
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.values import (
     MethodIntrinsic,
     BoundMethod,
+    ClassMethodIntrinsic,
     FunctionValue,
     Instance,
     Intrinsic,
@@ -168,6 +169,8 @@ def _bind_member(ev, obj, owner, member, span):
         if member.kind == "property":
             return ev.call_function(member, [], {}, span, self_obj=obj)
         return BoundMethod(obj, member)
+    if isinstance(member, ClassMethodIntrinsic):
+        return BoundMethod(obj.cls if isinstance(obj, (ModuleObj, Instance)) else obj, member)
     if isinstance(member, MethodIntrinsic):
         return BoundMethod(obj, member)
     return member
@@ -216,8 +219,7 @@ def module_method(ev, obj: ModuleObj, name: str, span):
         return Intrinsic(name, lambda ev, a, k, s: add_module(ev, obj, a[0] if a else k.get("name"), a[1] if len(a) > 1 else k.get("module"), s))
     if name in ("parameters", "buffers", "children", "modules", "named_parameters", "named_buffers", "named_children", "named_modules"):
         def listing(ev, args, kwargs, s, which=name):
-            items = walk_listing(obj, which)
-            return items
+            return _Iter(walk_listing(obj, which))  # a generator, as torch's: next() takes the first
         return Intrinsic(name, listing)
     cont = _container_of(ev, obj)
     if cont in ("ModuleList", "Sequential"):

@@ -139,6 +139,8 @@ def _copy_values(d: dict, first_uid: int, memo: dict) -> dict:
 
 def _copy_instance(v: Instance, first_uid: int, memo: dict) -> Instance:
     c = memo[id(v)] = Instance(v.cls, None if v.storage is None else {})
+    if v.tainted is not None:
+        c.tainted = (v.tainted[0], set(v.tainted[1]))
     c.attrs = _copy_values(v.attrs, first_uid, memo)
     if v.storage is not None:
         c.storage.update(_copy_values(v.storage, first_uid, memo))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from analyzer.evaluate import skipped
 from analyzer.evaluate.attributes import del_attribute
 from analyzer.evaluate.core import (
     AUGOPS,
@@ -59,7 +60,9 @@ class StatementsMixin:
         except EvalRaise as e:
             if self.try_depth:
                 raise
-            self.warn(e.code, e.message, e.span or self.span(stmt, frame))
+            span = e.span or self.span(stmt, frame)
+            self.warn(e.code, e.message, span)
+            skipped.forget(self, stmt, frame, e.code, span)
         except RecursionError:
             raise BudgetExceeded("W107", "nesting too deep to evaluate (Python's recursion limit)",
                                  self.span(stmt, frame), "depth") from None

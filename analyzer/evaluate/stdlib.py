@@ -89,6 +89,8 @@ def clone(v, memo, ev=None, span=None):
     if isinstance(v, Instance):
         c = Instance(v.cls, None if v.storage is None else {})
         memo[id(v)] = c
+        if v.tainted is not None:
+            c.tainted = (v.tainted[0], set(v.tainted[1]))
         c.attrs = {k: clone(a, memo, ev, span) for k, a in v.attrs.items()}
         if v.storage is not None:
             c.storage.update({k: clone(a, memo, ev, span) for k, a in v.storage.items()})

@@ -183,6 +183,13 @@ class MethodIntrinsic(Intrinsic):
     __slots__ = ()
 
 
+class ClassMethodIntrinsic(Intrinsic):
+    """A classmethod the evaluator implements (``PreTrainedModel._from_config``): bound to the class
+    it is looked up on (or the class of the instance), which it is called with first."""
+
+    __slots__ = ()
+
+
 class BoundMethod:
     __slots__ = ("obj", "func")
 
@@ -211,13 +218,16 @@ class SuperValue:
 class Instance:
     """An object of a read (non-module) class, or of a dict-like builtin (storage holds its items)."""
 
-    __slots__ = ("cls", "attrs", "storage", "uid")
+    __slots__ = ("cls", "attrs", "storage", "uid", "tainted")
 
     def __init__(self, cls, storage: dict | None = None):
         self.cls = cls
         self.attrs: dict = {}
         self.storage = storage
         self.uid = next(_uid)
+        # (Unknown, names written since) once a skipped statement may have changed it in ways not
+        # named statically: its state reads as unknown (analyzer/evaluate/skipped.py)
+        self.tainted: tuple | None = None
 
     def __repr__(self) -> str:
         return f"<{getattr(self.cls, 'name', '?')} instance>"
