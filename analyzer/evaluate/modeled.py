@@ -9,6 +9,7 @@ import operator
 
 from analyzer.evaluate import parametrize, torch_ops
 from analyzer.evaluate.core import _ClassMap
+from analyzer.evaluate.numpy_plain import numpy_attr
 from analyzer.evaluate.stdlib import _deepcopy, _math_fn, _partial
 from analyzer.evaluate.torch_functions import (
     DTYPE_NAMES,
@@ -100,6 +101,8 @@ def external_attr(ev, modname: str, name: str, span):
         return Intrinsic(qual, _deepcopy)
     if modname == "warnings" and name == "warn":
         return Intrinsic(qual, lambda ev, a, k, s: None)
+    if modname == "numpy":
+        return numpy_attr(name, span)
     if modname == "operator":
         v = getattr(operator, name, None)
         if callable(v):

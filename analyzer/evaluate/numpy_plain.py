@@ -1,0 +1,58 @@
+"""``numpy`` (a modeled package, rules/externals.yaml) on plain numbers: the reductions a config or
+constructor applies to a list of ints (``hop_length = np.prod(self.upsampling_ratios)``).
+
+``np.prod`` / ``np.sum`` of a list or tuple of Python ints (no ``axis``, ``dtype``... argument) are
+computed as numpy computes them in int64, and ``np.max`` / ``np.min`` (``amax`` / ``amin``) of ints
+or floats (exact either way): the result is the same number, given as a Python int or float
+(numpy gives an ``int64`` / ``float64`` scalar, which compares, hashes and does arithmetic as the
+number does). A product or sum that leaves int64 (numpy wraps around), floats in a sum or product
+(numpy's pairwise summation rounds differently from a plain loop), bools, nested or unknown items,
+and every other numpy function give an unknown value, never a guess.
+"""
+from __future__ import annotations
+
+from analyzer.evaluate import limits
+from analyzer.evaluate.core import _err
+from analyzer.evaluate.values import Intrinsic, Unknown
+
+_INT64 = (-(2**63), 2**63 - 1)
+_EXTREMA = {"max": max, "amax": max, "min": min, "amin": min}
+
+
+def _int_fold(items, name, span):
+    acc = 1 if name == "prod" else 0
+    for x in items:
+        acc = acc * x if name == "prod" else acc + x
+        if not _INT64[0] <= acc <= _INT64[1]:
+            return Unknown(f"numpy.{name}: the result leaves int64 (numpy wraps around)", span)
+    return acc
+
+
+def _reduction(name):
+    def call(ev, args, kwargs, span):
+        if len(args) != 1 or kwargs:
+            return Unknown(f"numpy.{name} with more than one sequence argument is not modeled", span)
+        items = args[0]
+        if not isinstance(items, (list, tuple)) or len(items) > limits.MAX_SEQ:
+            return Unknown(f"numpy.{name} of a {type(items).__name__} is not modeled", span)
+        ev.charge(len(items) // limits.ELEMENTS_PER_STEP, span)
+        kinds = {type(x) for x in items}
+        if name in _EXTREMA:
+            if not kinds <= {int, float}:
+                return Unknown(f"numpy.{name} of items that are not all ints or floats is not modeled", span)
+            if not items:
+                raise _err("W104", f"numpy.{name} of an empty sequence", span, "ValueError")
+            return _EXTREMA[name](items)
+        if not items:
+            return 1.0 if name == "prod" else 0.0  # numpy's empty reduction is float64
+        if kinds != {int}:
+            return Unknown(f"numpy.{name} of items that are not all ints is not modeled", span)
+        return _int_fold(items, name, span)
+
+    return Intrinsic(f"numpy.{name}", call)
+
+
+def numpy_attr(name: str, span):
+    if name in ("prod", "sum") or name in _EXTREMA:
+        return _reduction(name)
+    return Unknown(f"'numpy.{name}' is not modeled", span, True)
