@@ -57,6 +57,9 @@ EXPRESSIONS = [
     "torch.tril(torch.ones(3, 3, dtype=bool))",
     "torch.ones(2, dtype=float) / 3",
     "torch.bitwise_xor(torch.ones(3, 3, dtype=torch.bool), torch.tril(torch.ones(3, 3, dtype=torch.bool), -1))",
+    "torch.nn.functional.one_hot(torch.tensor([2, 0, 1]), num_classes=4)",
+    "torch.nn.functional.one_hot(torch.arange(6).view(2, 3) % 3)",
+    "torch.matmul(torch.nn.functional.one_hot(torch.tensor([1, 0]), 3).float(), torch.arange(6.0).view(3, 2))",
 ]
 
 SWIN_INDEX = """

@@ -38,7 +38,7 @@ TRANSFORMERS_SAMPLE = [
     "starcoder2", "persimmon", "jamba", "mamba", "rwkv", "transfo-xl", "xlnet", "fuyu",
     # encoders
     "bert", "roberta", "xlm-roberta", "albert", "distilbert", "electra", "deberta-v2", "mobilebert", "squeezebert",
-    "fsmt",
+    "fsmt", "nezha",
     # encoder-decoders
     "t5", "longt5", "bart", "mbart", "marian", "pegasus", "led", "m2m_100", "whisper", "speech_to_text",
     "seamless_m4t",
@@ -46,7 +46,7 @@ TRANSFORMERS_SAMPLE = [
     "vit", "deit", "beit", "dinov2", "swin", "swinv2", "convnext", "resnet", "mobilenet_v2", "segformer",
     "levit", "efficientformer", "yolos", "sam",
     # multimodal
-    "clip", "siglip", "blip", "blip-2", "owlvit", "idefics2",
+    "clip", "siglip", "blip", "blip-2", "owlvit", "idefics2", "pixtral",
     # audio
     "wav2vec2", "hubert", "encodec", "mimi", "bark", "vits",
 ]
@@ -74,6 +74,8 @@ EXPECTED_EXACT = {
         # nn.LayerNorm.__init__(self, ...) unbound (analyzer/evaluate/hf_methods.py, attributes.py)
         "clip", "siglip", "gemma2", "seamless_m4t", "squeezebert",
         "encodec", "mimi",  # numpy.prod of a list of ints (analyzer/evaluate/numpy_plain.py)
+        "pixtral",  # PreTrainedModel.device
+        "nezha",  # torch.nn.functional.one_hot (analyzer/evaluate/torch_functions.py)
     },
     "timm": set(),  # none yet: timm.layers is a modeled_packages root in rules/externals.yaml
 }

@@ -17,6 +17,7 @@ from analyzer.evaluate.torch_functions import (
     _identity_first,
     _param,
     _torch_fn,
+    functional,
 )
 from analyzer.evaluate import dataclass_model, enum_model, stdlib_modules
 from analyzer.evaluate.values import (
@@ -59,10 +60,10 @@ def external_attr(ev, modname: str, name: str, span):
         return nn_class(ev, name, rule)
     if modname in ("torch.nn.parameter",) and name == "Parameter":
         return Intrinsic("torch.nn.Parameter", _param)
-    if modname == "torch.nn.init" or (modname == "torch.nn.functional" and name.endswith("_")):
+    if modname == "torch.nn.init":
         return _identity_first(qual)
     if modname == "torch.nn.functional":
-        return Intrinsic(qual, lambda ev, a, k, s, q=qual: Unknown(f"{q}(...) result is not modeled", s))
+        return functional(name)
     if modname == "torch":
         if name in DTYPE_NAMES:
             return DType(torch_ops.DTYPES[name])

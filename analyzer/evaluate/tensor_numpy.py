@@ -75,6 +75,12 @@ def _clamp(np, t, lo, hi):
     return np.minimum(t, hi) if hi is not None else t
 
 
+def _one_hot(np, t, n):
+    if t.size and (t.min() < 0 or t.max() >= n):
+        raise ValueError("one_hot: a class index out of range (torch raises)")
+    return (t[..., None] == np.arange(n)).astype(np.int64)
+
+
 def _unary(name):
     return lambda np, t, *a, **k: getattr(np, name)(t)
 
@@ -100,6 +106,7 @@ FUNCS = {
     "bitwise_xor": lambda np, a, b, **k: np.bitwise_xor(a, b), "bitwise_and": lambda np, a, b, **k: np.bitwise_and(a, b),
     "bitwise_or": lambda np, a, b, **k: np.bitwise_or(a, b), "bitwise_not": lambda np, a, **k: np.invert(a),
     "einsum": lambda np, eq, *ops, **k: np.einsum(eq, *ops),
+    "one_hot": lambda np, t, n, **k: _one_hot(np, np.asarray(t), n),
     "cumsum": lambda np, t, dim=None, **k: np.cumsum(t, axis=k.get("dim", dim)),
     "sum": _reduce("sum"), "mean": _reduce("mean"), "prod": _reduce("prod"), "amax": _reduce("amax"),
     "amin": _reduce("amin"), "all": _reduce("all"), "any": _reduce("any"),

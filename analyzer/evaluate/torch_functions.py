@@ -153,5 +153,37 @@ def _joins(name, args, kwargs):
 _safe = torch_ops._safe  # a shape rule that cannot say gives None
 
 
+def functional(name: str):
+    """``torch.nn.functional.<name>``: ``one_hot`` (its shape, int64, and its values when small),
+    the in-place initializers (their first argument); any other result is unknown."""
+    qual = f"torch.nn.functional.{name}"
+    if name == "one_hot":
+        return Intrinsic(qual, _one_hot)
+    if name.endswith("_"):
+        return _identity_first(qual)
+    return Intrinsic(qual, lambda ev, a, k, s: Unknown(f"{qual}(...) result is not modeled", s))
+
+
+def _one_hot(ev, args, kwargs, span):
+    t = args[0] if args else kwargs.get("tensor")
+    n = args[1] if len(args) > 1 else kwargs.get("num_classes", -1)
+    if not isinstance(t, Tensor) or t.shape is None or not isinstance(n, int) or isinstance(n, bool):
+        return Unknown("one_hot of an unknown tensor or class count", span)
+    if t.dtype != "int64":
+        raise _err("W104", f"one_hot() needs an int64 tensor, not {t.dtype}", span, "RuntimeError")
+    if n == -1:  # as many classes as the largest index + 1: the values decide the shape
+        v = tensor_values.value(t)
+        if v is None or v.size == 0:
+            return Tensor(None, "int64", why_unknown=f"one_hot(num_classes=-1) of a tensor whose values are unknown "
+                                                     f"({tensor_values.why_no_value(t)})")
+        n = int(v.max()) + 1
+    if n < 1:
+        raise _err("W104", f"one_hot(num_classes={n})", span, "RuntimeError")
+    shape = tuple(t.shape) + (n,)
+    out = Tensor(shape, "int64")
+    out.recipe = tensor_values.make(shape, "fn", "one_hot", (t, n), {})
+    return out
+
+
 def _identity_first(name):
     return Intrinsic(name, lambda ev, args, kwargs, span: args[0] if args else None)
