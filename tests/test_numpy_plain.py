@@ -53,3 +53,28 @@ def test_a_hop_length_in_a_model(tmp_path):
     by = result.tree.by_name()
     assert [m.name for m in result.tree.modules] == ["", "layers", "layers.0"]  # 17 // 17
     assert by["layers.0"].params["weight"] == (2, 150)
+
+
+def test_linspace_split_tolist_as_drop_path_rates(tmp_path):
+    src = write_package(tmp_path / "pkg", {"m.py": """
+        import numpy as np
+        import torch
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self, cfg):
+                super().__init__()
+                rates = [x.tolist() for x in torch.Tensor(np.linspace(0, cfg.rate, sum(cfg.depths))).split(cfg.depths)]
+                self.stages = nn.ModuleList(
+                    nn.ModuleList(nn.Linear(int(p * 100) + 1, 1) if p > 0 else nn.Identity() for p in stage)
+                    for stage in rates)
+    """}, {"rate": 0.3, "depths": [3, 4]})
+    result = analyze(src, root="m:Net", use_cache=False)
+    assert not result.diagnostics, [d.format() for d in result.diagnostics]
+    widths = [m.params["weight"][1] if m.params else None for m in result.tree.modules if m.name.count(".") == 2]
+    # float32 of 0, .05, .1, ... .3 (each a hair above) times 100, floored, plus one; 0 -> Identity
+    assert widths == [None, 6, 11, 16, 21, 26, 31]
+    torch = pytest.importorskip("torch")
+    real = [x.tolist() for x in torch.Tensor(np.linspace(0, 0.3, 7)).split([3, 4])]
+    assert [int(p * 100) + 1 if p > 0 else None for stage in real for p in stage] == widths

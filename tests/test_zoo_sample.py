@@ -44,7 +44,7 @@ TRANSFORMERS_SAMPLE = [
     "seamless_m4t",
     # vision
     "vit", "deit", "beit", "dinov2", "swin", "swinv2", "convnext", "resnet", "mobilenet_v2", "segformer",
-    "levit", "efficientformer", "yolos", "sam",
+    "levit", "efficientformer", "yolos", "sam", "bit",
     # multimodal
     "clip", "siglip", "blip", "blip-2", "owlvit", "idefics2", "pixtral",
     # audio
@@ -76,6 +76,7 @@ EXPECTED_EXACT = {
         "encodec", "mimi",  # numpy.prod of a list of ints (analyzer/evaluate/numpy_plain.py)
         "pixtral",  # PreTrainedModel.device
         "nezha",  # torch.nn.functional.one_hot (analyzer/evaluate/torch_functions.py)
+        "bit",  # torch.Tensor(np.linspace(...)).split(depths) (analyzer/evaluate/numpy_plain.py)
     },
     "timm": set(),  # none yet: timm.layers is a modeled_packages root in rules/externals.yaml
 }

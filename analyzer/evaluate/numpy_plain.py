@@ -8,12 +8,18 @@ or floats (exact either way): the result is the same number, given as a Python i
 number does). A product or sum that leaves int64 (numpy wraps around), floats in a sum or product
 (numpy's pairwise summation rounds differently from a plain loop), bools, nested or unknown items,
 and every other numpy function give an unknown value, never a guess.
+
+``np.linspace(start, stop, num, endpoint)`` of plain numbers is a float64 array, held as a float64
+tensor of that shape whose values numpy computes (its own ``linspace``) when they are read:
+``torch.Tensor(np.linspace(0, rate, n)).split(depths)`` then ``.tolist()``. Elementwise
+arithmetic, indexing, ``tolist``/``item`` and the conversions to torch agree between a float64
+array and a float64 tensor; an ndarray method torch has no rule for is an unknown value.
 """
 from __future__ import annotations
 
-from analyzer.evaluate import limits
+from analyzer.evaluate import limits, tensor_values
 from analyzer.evaluate.core import _err
-from analyzer.evaluate.values import Intrinsic, Unknown
+from analyzer.evaluate.values import Intrinsic, Tensor, Unknown
 
 _INT64 = (-(2**63), 2**63 - 1)
 _EXTREMA = {"max": max, "amax": max, "min": min, "amin": min}
@@ -52,7 +58,25 @@ def _reduction(name):
     return Intrinsic(f"numpy.{name}", call)
 
 
+def _linspace(ev, args, kwargs, span):
+    names = ("start", "stop", "num", "endpoint")
+    bound = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names or k in bound:
+            return Unknown(f"numpy.linspace(..., {k}=...) is not modeled", span)
+        bound[k] = v
+    start, stop = bound.get("start"), bound.get("stop")
+    num, endpoint = bound.get("num", 50), bound.get("endpoint", True)
+    if (len(args) > len(names) or not all(type(x) in (int, float) for x in (start, stop)) or type(num) is not int
+            or num < 0 or type(endpoint) is not bool):
+        return Unknown("numpy.linspace of arguments that are not plain numbers", span)
+    t = Tensor((num,), "float64")
+    return tensor_values.attach(t, "np_linspace", start, stop, num, endpoint)
+
+
 def numpy_attr(name: str, span):
     if name in ("prod", "sum") or name in _EXTREMA:
         return _reduction(name)
+    if name == "linspace":
+        return Intrinsic("numpy.linspace", _linspace)
     return Unknown(f"'numpy.{name}' is not modeled", span, True)

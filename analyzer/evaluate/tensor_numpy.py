@@ -138,6 +138,9 @@ def run(np, op: str, args: list):
         return np.arange(start, end, step)
     if op == "linspace":
         return _linspace(np, *args)
+    if op == "np_linspace":  # numpy.linspace itself (analyzer/evaluate/numpy_plain.py)
+        start, stop, num, endpoint = args
+        return np.linspace(start, stop, num, endpoint=endpoint)
     if op == "data":
         return np.array(args[0])
     if op == "full":
