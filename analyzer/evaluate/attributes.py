@@ -43,6 +43,13 @@ def _missing(ev, obj, name, span):
     raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
 
 
+def _receiver_constant(obj, name, args) -> bool:
+    """Whether ``obj.name(*args)`` takes time independent of the size of ``obj`` (a list, set...)."""
+    if isinstance(obj, list):
+        return name == "append" or (name == "pop" and not args)
+    return isinstance(obj, set) and name in ("add", "discard", "remove", "pop", "__contains__")
+
+
 def _object_method(ev, obj, name):
     """``obj.__setattr__`` / ``obj.__delattr__`` / ``obj.__getattribute__`` that no class in its MRO
     defines: object's, bound (``config.__setattr__(key, value)``)."""
@@ -275,7 +282,10 @@ def get_attribute(ev, obj, name, span):
                 refusal = _plain_method_refusal(obj, n, args, kwargs)
                 if refusal is not None:
                     return Unknown(refusal, s)
-                _charge_sizes(ev, [obj, *args, *kwargs.values()], s)
+                # what the method copies or scans: the receiver too, unless it only appends to it or
+                # hashes into it (an append per iteration must not cost the list's length each time)
+                _charge_sizes(ev, [*args, *kwargs.values()] if _receiver_constant(obj, n, args)
+                              else [obj, *args, *kwargs.values()], s)
                 try:
                     return f(*args, **kwargs)
                 except (TypeError, ValueError, IndexError, KeyError, OverflowError, ZeroDivisionError) as exc:

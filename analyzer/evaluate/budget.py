@@ -89,15 +89,26 @@ class BudgetMixin:
         raise BudgetExceeded("W107", f"evaluation step budget exhausted ({limits.SCOPE_STEP_BUDGET:,} steps for one "
                              "statement, its calls included); the statement is skipped", span)
 
-    def _locate(self, e: BudgetExceeded, start: int, node, span) -> None:
+    def _locate(self, e: BudgetExceeded, start: int, node, span, size=None) -> None:
         """Name the loop that used most of a spent scope budget (called as the exception leaves it),
-        and remember it: a loop that ran out once is not run again (see _refuse_loop)."""
+        and remember it: a loop that ran out once is not run again over as many items or more
+        (``size``: its iterable's length, None for a while loop or an iterator; see _refuse_loop)."""
         if e.kind == "steps" and not e.located and self.scope_steps - start >= limits.SCOPE_STEP_BUDGET // 2:
             e.located = True
             e.span = span
             e.message = (f"this loop did not finish within the evaluation step budget ({limits.SCOPE_STEP_BUDGET:,} "
                          "steps for one statement); the statement is skipped")
-            self._runaway_loops.add(id(node))
+            key = id(node)
+            before = self._runaway_loops.get(key, 0)
+            self._runaway_loops[key] = None if size is None or before is None else min(size, before or size)
+            self._runaway_changes += 1
+
+    def _ran_away(self, node, size) -> bool:
+        """Whether this loop ran out of budget before over no more items than it has now."""
+        if id(node) not in self._runaway_loops:
+            return False
+        limit = self._runaway_loops[id(node)]
+        return limit is None or size is None or size >= limit
 
     def _refuse_loop(self, span) -> None:
         """A loop that already ran out of budget (in an earlier instance of the same class, say)

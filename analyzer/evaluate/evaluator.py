@@ -25,8 +25,11 @@ machine's load):
   third of a second on a 2-core machine): its statement is skipped with a W107 naming the loop that
   used most of the budget (else the statement), its module is marked partial, and the module's
   next statement, and every sibling module, go on with fresh budgets. A loop that ran out once is
-  not run again (twelve instances of a runaway layer cost one budget). A binding that runs out
-  becomes an unknown value. A comprehension costs a step per element: 100,000 elements run out
+  not run again over as many items or more (twelve instances of a runaway layer cost one budget;
+  the same loop over fewer items is run), and what the skipped statement may have changed becomes
+  unknown (analyzer/evaluate/skipped.py). A binding that runs out becomes an unknown value.
+  Appending to a list or a hash lookup costs the same at any size; copying or scanning a plain
+  sequence costs a step per ``ELEMENTS_PER_STEP`` elements. A comprehension costs a step per element: 100,000 elements run out
   (W107 at the comprehension), 50,000 complete.
 * a **total budget** of ``TOTAL_STEP_BUDGET`` steps for the whole analysis (50 times
   the 4,083-module model above), the safety net against many different runaway scopes: once spent, every remaining
@@ -98,7 +101,9 @@ class Evaluator(StatementsMixin, ExpressionsMixin, CallsMixin, ClassesMixin, Sco
         self._total_reported = False
         self._parse_verdicts: dict = {}
         self._warned: set = set()
-        self._runaway_loops: set = set()  # ids of loop nodes that exhausted a scope budget
+        # id of a loop node that exhausted a scope budget -> the fewest items it ran out over (None: any)
+        self._runaway_loops: dict = {}
+        self._runaway_changes = 0
         self.depth = 0
         self.try_depth = 0
         self.building: list[ModuleObj] = []

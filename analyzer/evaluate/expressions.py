@@ -284,7 +284,8 @@ class ExpressionsMixin:
         span = self.span(for_in, frame)
         items = self.iterate(self.eval(for_in.iter, frame), span)
         start = self.scope_steps
-        if self._runaway_loops and id(for_in) in self._runaway_loops:
+        size = len(items) if isinstance(items, (list, tuple, range)) else None
+        if self._runaway_loops and self._ran_away(for_in, size):
             self._refuse_loop(span)
         try:
             for item in items:
@@ -306,7 +307,7 @@ class ExpressionsMixin:
                 else:
                     emit()
         except BudgetExceeded as e:
-            self._locate(e, start, for_in, span)
+            self._locate(e, start, for_in, span, size)
             raise
 
     def e_listcomp(self, node, frame):

@@ -12,6 +12,8 @@ from analyzer.evaluate.core import _GROWING, _budget, _err, _Iter, _plain, range
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import container_items
 from analyzer.evaluate.sizes import _charge_sizes, _size, _too_big
+
+_HASHED = (dict, set, frozenset)
 from analyzer.evaluate.values import (
     BuiltinClass,
     ClassValue,
@@ -120,7 +122,8 @@ def compare(ev, op, left, right, span):
             # Python scans the whole range for a non-int: answer as it would, without the scan
             result = isinstance(left, float) and left.is_integer() and int(left) in container
             return result if op is cst.In else not result
-        _charge_sizes(ev, (container,), span)
+        # a scan of a sequence; a hash lookup in a dict or set costs what hashing the key costs
+        _charge_sizes(ev, (left,) if isinstance(container, _HASHED) else (container,), span)
         try:
             result = left in container
         except TypeError:

@@ -175,12 +175,12 @@ def finish(ev, rec: Recording, excursion: int, obj, args, kwargs) -> Record | No
     if not rec.pure or ev.reports != rec.reports:
         return None
     return Record(obj, rec.first_uid, ev.steps - rec.steps, ev.scope_steps - rec.scope_steps,
-                  excursion, ev.writes, len(ev._runaway_loops), (obj.cls, list(args), dict(kwargs)))
+                  excursion, ev.writes, ev._runaway_changes, (obj.cls, list(args), dict(kwargs)))
 
 
 def replay(ev, record: Record, span, max_depth: int, scope_budget: int, total_budget: int):
     """A copy of the recorded subtree, the steps charged, or None when the record does not apply."""
-    if (record.dead or ev.writes != record.writes or len(ev._runaway_loops) != record.runaway
+    if (record.dead or ev.writes != record.writes or ev._runaway_changes != record.runaway
             or ev.depth + record.depth_excursion > max_depth
             or ev.steps + record.steps > total_budget or ev.scope_steps + record.scope_steps > scope_budget):
         return None

@@ -162,7 +162,8 @@ class StatementsMixin:
         items = self.iterate(self.eval(node.iter, frame), span)
         broke = False
         start = self.scope_steps
-        if self._runaway_loops and id(node) in self._runaway_loops:
+        size = len(items) if isinstance(items, (list, tuple, range)) else None
+        if self._runaway_loops and self._ran_away(node, size):
             self._refuse_loop(self.span(node, frame))
         try:
             for item in items:
@@ -172,7 +173,7 @@ class StatementsMixin:
                     broke = True
                     break
         except BudgetExceeded as e:
-            self._locate(e, start, node, self.span(node, frame))
+            self._locate(e, start, node, self.span(node, frame), size)
             raise
         if not broke and node.orelse is not None:
             self.exec_block(node.orelse.body, frame)
@@ -190,7 +191,7 @@ class StatementsMixin:
     def exec_while(self, node, frame):
         broke = False
         start = self.scope_steps
-        if self._runaway_loops and id(node) in self._runaway_loops:
+        if self._runaway_loops and self._ran_away(node, None):
             self._refuse_loop(self.span(node, frame))
         try:
             while True:
