@@ -77,3 +77,34 @@ def test_a_statement_that_runs_out_of_budget_forgets_what_it_filled(tmp_path):
     assert any(d.code == "W107" for d in result.diagnostics)
     assert by["table"].partial and by["table"].params == {}
     assert by["ok"].params["weight"] == (3, 3)
+
+
+def test_calling_a_callable_stored_on_an_object_does_not_taint_it(tmp_path):
+    # layers.make(...) calls a class held by the instance, not a method: it cannot change `layers`
+    src = write_package(tmp_path / "pkg", {"m.py": """
+        import torch.nn as nn
+
+
+        class Layers:
+            def __init__(self):
+                self.make = nn.Linear
+                self.width = 4
+
+            def grow(self):
+                self.width = 8
+
+
+        class Net(nn.Module):
+            def __init__(self, cfg):
+                super().__init__()
+                layers = Layers()
+                if cfg.mystery:                     # W101: skipped
+                    self.x = layers.make(2, 2)
+                self.a = nn.Linear(layers.width, 1)  # known: [1, 4]
+                if cfg.mystery:                     # W101: skipped; grow() is a method: it may change layers
+                    layers.grow()
+                self.b = nn.Linear(layers.width, 1)  # unknown
+    """}, {})
+    by = analyze(src, root="m:Net", use_cache=False).tree.by_name()
+    assert by["a"].params["weight"] == (1, 4) and not by["a"].partial
+    assert by["b"].partial and by["b"].params == {}

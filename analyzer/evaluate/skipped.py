@@ -8,7 +8,8 @@ known and stale, so that a value read later is not silently the one from before 
   ``X.attr`` unknown (on an nn.Module object only its plain attributes: its children, parameters
   and buffers are its structure, and the module is the partial one);
 * writes whose target is not named statically (``X[k] = ...``, ``setattr(X, name, ...)``,
-  ``X.update(...)``, ``X.__setattr__(...)``, any other method call but a few read-only ones) taint
+  ``X.update(...)``, ``X.__setattr__(...)``, any other call of a method of its class but a few
+  read-only ones; a callable stored on ``X`` itself is called without ``X``) taint
   a config or other instance ``X`` as a whole: every later read of its state is unknown
   (``tainted_read``), in every alias and copy; a plain list, dict or set ``X`` held by a local name
   or an attribute is replaced by an unknown value there; a tensor loses its values;
@@ -176,6 +177,8 @@ def _forget_whole(ev, node, method, frame, unknown) -> None:
     if isinstance(obj, Instance):
         if method in READ_ONLY:
             return
+        if method is not None and (method in obj.attrs or (obj.storage is not None and method in obj.storage)):
+            return  # a callable stored on the object (a dataclass field...): called without the object
         ev.note_write(obj)
         obj.tainted = (unknown, set())
     elif isinstance(obj, Tensor):
