@@ -1,0 +1,375 @@
+"""FLOP truths of issue 11 (bench/costs_zoo.py): IMPORTS AND RUNS torch, transformers and timm.
+
+Counts ``torch.utils.flop_counter.FlopCounterMode`` on the real forward of a real model, built from
+its DEFAULT config (``AutoConfig.for_model(type)``) inside ``FakeTensorMode`` (real modules and a
+real forward, every tensor a shape without storage: a 7B model needs no memory):
+
+* decoders (``AutoModelForCausalLM.from_config``, default attention choice): the prefill,
+  ``input_ids`` [1, S] with ``use_cache=True`` (logits on all S positions), then one decode step,
+  ``input_ids`` [1, 1] over the cache a (not counted) forward of T - 1 tokens produced: its
+  attention sees T keys (checked on the attention ops' shapes);
+* image encoders (``AutoModel.from_config``, or ``timm.create_model``): one forward of
+  ``pixel_values`` [1, 3, H, W].
+
+MoE under fake tensors: the router's picks have no values, so the ``nonzero`` of each expert's
+mask (``torch.where(expert_mask[e])``) is answered with a fixed, valid routing: token t's k-th pick
+is expert (t * top_k + k) mod E (top_k distinct experts per token). The expert total (N * top_k
+expert calls) does not depend on the routing; the tokens each expert got are recorded.
+
+    python bench/flop_truth.py list                          # the models of the sweep (JSON)
+    python bench/flop_truth.py run [--only llama,vit] [--rebuild] [--out DIR] [--timeout S]
+    python bench/flop_truth.py show transformers-llama       # a cached record
+
+``run`` builds each model in its own subprocess (one at a time) and caches
+``DIR/<zoo>-<name>.json`` (default DIR /tmp/flop-truth). Importable: torch is imported only inside
+functions (tests/flop_truth_small.py uses ``decoder_truth`` on tiny configs with real tensors).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+DEFAULT_OUT = Path("/tmp/flop-truth")
+FORMAT = 1  # bump when the record changes
+S_PREFILL, T_DECODE, IMAGE = 512, 1024, 224
+
+DECODERS = tuple(("llama mistral qwen2 gemma phi3 granite olmo stablelm starcoder2 cohere gpt_neox gpt2 opt falcon "
+            "bloom gptj persimmon phi glm mpt codegen biogpt").split())
+MOE = ("mixtral", "qwen2_moe", "olmoe")
+ENCODERS = ("vit", "deit", "dinov2", "clip_vision_model", "siglip_vision_model")
+TIMM = ("vit_base_patch16_224",)
+
+
+def sweep() -> list[dict]:
+    rows = [{"zoo": "transformers", "name": n, "kind": "decoder"} for n in DECODERS + MOE]
+    rows += [{"zoo": "transformers", "name": n, "kind": "encoder"} for n in ENCODERS]
+    rows += [{"zoo": "timm", "name": n, "kind": "encoder"} for n in TIMM]
+    return rows
+
+
+def key(entry: dict) -> str:
+    return f"{entry['zoo']}-{entry['name']}"
+
+
+# ---- counting --------------------------------------------------------------------------------
+def flop_counter():
+    """tests/costs_helpers.py's FlopCounterMode (which also counts torch 2.13's CPU flash SDPA)."""
+    tests = str(REPO / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from costs_helpers import flop_counter as counter
+
+    return counter()
+
+
+ATTENTION_OPS = ("_scaled_dot_product", "_flash_attention", "_efficient_attention")
+MATMUL_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_convolution")
+
+
+class _Census:
+    """A TorchDispatchMode (made lazily, torch imported only then) recording every aten op called
+    (name -> count) and the shapes of the attention and batched matmul ops; inside an MoE block it
+    answers the expert masks' ``nonzero`` with the fixed routing (module docstring)."""
+
+    def __new__(cls, fake: bool):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class Census(TorchDispatchMode):
+            def __init__(self):
+                super().__init__()
+                self.fake = fake
+                self.ops: dict[str, int] = {}
+                self.attention: list[dict] = []
+                self.moe = None  # (block record, tokens, top_k, experts) while inside a sparse block
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                import torch
+
+                kwargs = kwargs or {}
+                name = func.overloadpacket.__name__
+                self.ops[name] = self.ops.get(name, 0) + 1
+                if self.moe is not None and self.fake and name == "nonzero":
+                    block, tokens, top_k, experts = self.moe
+                    e = len(block["calls"]) % experts
+                    n = sum(1 for t in range(tokens) for k in range(top_k) if (t * top_k + k) % experts == e)
+                    block["calls"].append(n)
+                    return torch.empty((n, args[0].dim()), dtype=torch.long, device=args[0].device)
+                out = func(*args, **kwargs)
+                if name.startswith(ATTENTION_OPS) or name in ("bmm", "baddbmm"):
+                    shapes = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
+                    self.attention.append({"op": name, "shapes": shapes})
+                return out
+
+        return Census()
+
+
+def _sparse_blocks(model) -> list:
+    """Modules holding a ModuleList of experts and a top-k (transformers' sparse MoE blocks)."""
+    import torch
+
+    out = []
+    for name, mod in model.named_modules():
+        experts = getattr(mod, "experts", None)
+        top_k = getattr(mod, "top_k", getattr(mod, "num_experts_per_tok", None))
+        if isinstance(experts, torch.nn.ModuleList) and isinstance(top_k, int):
+            out.append((name, mod, top_k, len(experts)))
+    return out
+
+
+@contextlib.contextmanager
+def _routing(model, census, record: list):
+    """While a sparse block runs, the census knows it; each expert's input rows are recorded."""
+    handles = []
+    for name, mod, top_k, experts in _sparse_blocks(model):
+        def pre(m, args, kwargs, name=name, top_k=top_k, experts=experts):
+            x = args[0] if args else next(iter(kwargs.values()))
+            tokens = x.numel() // x.shape[-1]
+            block = {"block": name, "tokens": tokens, "top_k": top_k, "experts": experts, "calls": [],
+                     "rows": [0] * experts}
+            record.append(block)
+            census.moe = (block, tokens, top_k, experts)
+
+        def post(m, args, out):
+            census.moe = None
+
+        handles.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(mod.register_forward_hook(post))
+        for e, expert in enumerate(mod.experts):
+            def rows(m, args, e=e):
+                if record and args:
+                    record[-1]["rows"][e] += args[0].numel() // args[0].shape[-1]
+            handles.append(expert.register_forward_pre_hook(rows))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def count(model, forward, fake: bool) -> tuple[dict, object]:
+    """FLOPs of ``forward()`` (FlopCounterMode, by aten op), the census of its ops, the MoE routing."""
+    import torch
+
+    census = _Census(fake)
+    routing: list = []
+    with torch.no_grad(), _routing(model, census, routing), flop_counter() as counter, census:
+        out = forward()
+    by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    res = {"flops": int(counter.get_total_flops()), "flops_by_op": by_op, "ops": census.ops,
+           "attention_ops": _distinct(census.attention)}
+    if routing:
+        res["routing"] = _routing_summary(routing)
+    return res, out
+
+
+def _distinct(rows: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for r in rows:
+        k = json.dumps(r, sort_keys=True)
+        if k not in seen:
+            seen.add(k)
+            out.append({**r, "count": sum(1 for x in rows if json.dumps(x, sort_keys=True) == k)})
+    return out
+
+
+def _routing_summary(blocks: list[dict]) -> dict:
+    first = blocks[0]
+    return {"blocks": len(blocks), "top_k": first["top_k"], "experts": first["experts"],
+            "tokens": first["tokens"], "expert_rows_first_block": first["rows"],
+            "expert_rows_total": sum(sum(b["rows"]) for b in blocks),
+            "expected_total": sum(b["tokens"] * b["top_k"] for b in blocks)}
+
+
+def params(model) -> dict:
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "params_all": sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False))}
+
+
+def _keys_seen(attention_ops: list[dict]) -> list[int]:
+    """The key lengths the attention ops saw: SDPA's key [.., T, D]; eager's scores bmm [.., S, D] x [.., D, T]."""
+    out = set()
+    for r in attention_ops:
+        shapes = r["shapes"]
+        if r["op"].startswith(ATTENTION_OPS) and len(shapes) >= 2:
+            out.add(shapes[1][-2])
+        elif r["op"] in ("bmm", "baddbmm") and len(shapes) >= 2:
+            out.add(shapes[-1][-1])
+    return sorted(out)
+
+
+def decoder_truth(model, vocab: int, S: int = S_PREFILL, T: int = T_DECODE, fake: bool = True) -> dict:
+    """Prefill of S tokens and one decode step over T keys (a cache of T - 1 positions) of a causal LM."""
+    import torch
+
+    model.eval()
+    ids = torch.zeros((1, S), dtype=torch.long)
+    prefill, out = count(model, lambda: model(input_ids=ids, use_cache=True), fake)
+    prefill["logits"] = list(out.logits.shape)
+    with torch.no_grad():
+        past = model(input_ids=torch.zeros((1, T - 1), dtype=torch.long), use_cache=True).past_key_values
+    step = torch.zeros((1, 1), dtype=torch.long)
+    decode, out = count(model, lambda: model(input_ids=step, past_key_values=past, use_cache=True), fake)
+    decode["logits"] = list(out.logits.shape)
+    decode["keys_seen"] = _keys_seen(decode["attention_ops"])
+    decode["keys_ok"] = T in decode["keys_seen"] and (T - 1) not in decode["keys_seen"]
+    return {"S": S, "T": T, "prefill": prefill, "decode": decode, **params(model)}
+
+
+def encoder_truth(model, image: int = IMAGE, fake: bool = True, **kwargs) -> dict:
+    import torch
+
+    model.eval()
+    pixels = torch.zeros((1, 3, image, image))
+    if kwargs or not hasattr(model, "default_cfg"):
+        fwd = lambda: model(pixel_values=pixels, **kwargs)  # noqa: E731
+    else:
+        fwd = lambda: model(pixels)  # noqa: E731
+    forward, _ = count(model, fwd, fake)
+    return {"image_size": image, "prefill": forward, **params(model)}
+
+
+# ---- building (in the worker subprocess) -----------------------------------------------------
+def _model_info(model) -> dict:
+    cls = type(model)
+    return {"class": cls.__name__, "class_module": cls.__module__, "module_file": sys.modules[cls.__module__].__file__}
+
+
+def build_transformers(entry: dict, fake_mode):
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(entry["name"])
+    auto = AutoModelForCausalLM if entry["kind"] == "decoder" else AutoModel
+    with fake_mode:
+        model = auto.from_config(config)
+    return model, config
+
+
+def worker(entry: dict, out: Path) -> dict:
+    """Build one model under FakeTensorMode, count it, write the record."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    sys.path.insert(0, str(BENCH))
+    from zoo_truth import install_stubs
+
+    install_stubs(("torchvision", "PIL"))
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from importlib.metadata import version
+
+    record = {"format": FORMAT, **entry, "versions": {"torch": version("torch"), entry["zoo"]: version(entry["zoo"])}}
+    start = time.perf_counter()
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=False)
+    try:
+        if entry["zoo"] == "timm":
+            import timm
+
+            with fake_mode:
+                model = timm.create_model(entry["name"], pretrained=False)
+            config = None
+        else:
+            model, config = build_transformers(entry, fake_mode)
+        record.update(_model_info(model))
+        if config is not None:
+            record["config"] = config.to_dict()
+            record["attn_implementation"] = getattr(model.config, "_attn_implementation", None)
+            record["src"] = str(Path(record["module_file"]).parent.relative_to(Path(sys.modules["transformers"].__file__).parent.parent))
+            record["root"] = f"{Path(record['module_file']).stem}:{record['class']}"
+        else:
+            record["src"], record["root"] = "timm/models", f"vision_transformer:{entry['name']}"
+        with fake_mode:
+            if entry["kind"] == "decoder":
+                record.update(decoder_truth(model, config.vocab_size))
+            else:
+                record.update(encoder_truth(model))
+        record["status"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - a model that does not build is an outcome
+        tb = [f for f in traceback.extract_tb(exc.__traceback__) if "site-packages/" in f.filename]
+        where = f" at {tb[-1].filename.split('site-packages/', 1)[1]}:{tb[-1].lineno}" if tb else ""
+        record.update({"status": "error", "reason": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}{where}",
+                       "traceback": traceback.format_exc()[-3000:]})
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{key(entry)}.json.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, out / f"{key(entry)}.json")
+    return record
+
+
+def load(out: Path, entry: dict) -> dict | None:
+    path = out / f"{key(entry)}.json"
+    if not path.is_file():
+        return None
+    rec = json.loads(path.read_text())
+    return rec if rec.get("format") == FORMAT else None
+
+
+def run(entries: list[dict], out: Path, rebuild: bool, timeout: float) -> None:
+    for entry in entries:
+        if not rebuild and load(out, entry) is not None:
+            print(f"cached  {key(entry)}", flush=True)
+            continue
+        start = time.time()
+        cmd = [sys.executable, __file__, "worker", json.dumps(entry), str(out)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            if proc.returncode != 0 and load(out, entry) is None:
+                _write_failure(out, entry, f"worker exit {proc.returncode}: {proc.stderr.strip()[-600:]}")
+        except subprocess.TimeoutExpired:
+            _write_failure(out, entry, f"timeout: not counted within {timeout:g} s")
+        rec = load(out, entry) or {}
+        line = (f"prefill {rec['prefill']['flops']:.4g}" if rec.get("status") == "ok" else rec.get("reason", "?"))
+        print(f"{rec.get('status', '?'):6}  {key(entry)}  {time.time() - start:.0f} s  {line}", flush=True)
+
+
+def _write_failure(out: Path, entry: dict, reason: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{key(entry)}.json").write_text(json.dumps({"format": FORMAT, **entry, "status": "error", "reason": reason}))
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list")
+    r = sub.add_parser("run")
+    r.add_argument("--only", help="comma-separated names")
+    r.add_argument("--rebuild", action="store_true")
+    r.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    r.add_argument("--timeout", type=float, default=1800)
+    s = sub.add_parser("show")
+    s.add_argument("key")
+    s.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    w = sub.add_parser("worker")
+    w.add_argument("entry")
+    w.add_argument("out", type=Path)
+    args = ap.parse_args(argv)
+    if args.cmd == "list":
+        json.dump(sweep(), sys.stdout, indent=1)
+        return 0
+    if args.cmd == "show":
+        print((args.out / f"{args.key}.json").read_text())
+        return 0
+    if args.cmd == "worker":
+        rec = worker(json.loads(args.entry), args.out)
+        return 0 if rec["status"] == "ok" else 1
+    entries = sweep()
+    if args.only:
+        names = args.only.split(",")
+        entries = [e for e in entries if e["name"] in names]
+    run(entries, args.out, args.rebuild, args.timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
