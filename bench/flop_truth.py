@@ -38,6 +38,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
 DEFAULT_OUT = Path("/tmp/flop-truth")
 FORMAT = 1  # bump when the record changes
 S_PREFILL, T_DECODE, IMAGE = 512, 1024, 224
@@ -60,150 +61,8 @@ def key(entry: dict) -> str:
     return f"{entry['zoo']}-{entry['name']}"
 
 
-# ---- counting --------------------------------------------------------------------------------
-def flop_counter():
-    """tests/costs_helpers.py's FlopCounterMode (which also counts torch 2.13's CPU flash SDPA)."""
-    tests = str(REPO / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    from costs_helpers import flop_counter as counter
+from flop_census import count, params, keys_seen  # noqa: E402  (torch only inside functions)
 
-    return counter()
-
-
-ATTENTION_OPS = ("_scaled_dot_product", "_flash_attention", "_efficient_attention")
-MATMUL_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_convolution")
-
-
-class _Census:
-    """A TorchDispatchMode (made lazily, torch imported only then) recording every aten op called
-    (name -> count) and the shapes of the attention and batched matmul ops; inside an MoE block it
-    answers the expert masks' ``nonzero`` with the fixed routing (module docstring)."""
-
-    def __new__(cls, fake: bool):
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        class Census(TorchDispatchMode):
-            def __init__(self):
-                super().__init__()
-                self.fake = fake
-                self.ops: dict[str, int] = {}
-                self.attention: list[dict] = []
-                self.moe = None  # (block record, tokens, top_k, experts) while inside a sparse block
-
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                import torch
-
-                kwargs = kwargs or {}
-                name = func.overloadpacket.__name__
-                self.ops[name] = self.ops.get(name, 0) + 1
-                if self.moe is not None and self.fake and name == "nonzero":
-                    block, tokens, top_k, experts = self.moe
-                    e = len(block["calls"]) % experts
-                    n = sum(1 for t in range(tokens) for k in range(top_k) if (t * top_k + k) % experts == e)
-                    block["calls"].append(n)
-                    return torch.empty((n, args[0].dim()), dtype=torch.long, device=args[0].device)
-                out = func(*args, **kwargs)
-                if name.startswith(ATTENTION_OPS) or name in ("bmm", "baddbmm"):
-                    shapes = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
-                    self.attention.append({"op": name, "shapes": shapes})
-                return out
-
-        return Census()
-
-
-def _sparse_blocks(model) -> list:
-    """Modules holding a ModuleList of experts and a top-k (transformers' sparse MoE blocks)."""
-    import torch
-
-    out = []
-    for name, mod in model.named_modules():
-        experts = getattr(mod, "experts", None)
-        top_k = getattr(mod, "top_k", getattr(mod, "num_experts_per_tok", None))
-        if isinstance(experts, torch.nn.ModuleList) and isinstance(top_k, int):
-            out.append((name, mod, top_k, len(experts)))
-    return out
-
-
-@contextlib.contextmanager
-def _routing(model, census, record: list):
-    """While a sparse block runs, the census knows it; each expert's input rows are recorded."""
-    handles = []
-    for name, mod, top_k, experts in _sparse_blocks(model):
-        def pre(m, args, kwargs, name=name, top_k=top_k, experts=experts):
-            x = args[0] if args else next(iter(kwargs.values()))
-            tokens = x.numel() // x.shape[-1]
-            block = {"block": name, "tokens": tokens, "top_k": top_k, "experts": experts, "calls": [],
-                     "rows": [0] * experts}
-            record.append(block)
-            census.moe = (block, tokens, top_k, experts)
-
-        def post(m, args, out):
-            census.moe = None
-
-        handles.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
-        handles.append(mod.register_forward_hook(post))
-        for e, expert in enumerate(mod.experts):
-            def rows(m, args, e=e):
-                if record and args:
-                    record[-1]["rows"][e] += args[0].numel() // args[0].shape[-1]
-            handles.append(expert.register_forward_pre_hook(rows))
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def count(model, forward, fake: bool) -> tuple[dict, object]:
-    """FLOPs of ``forward()`` (FlopCounterMode, by aten op), the census of its ops, the MoE routing."""
-    import torch
-
-    census = _Census(fake)
-    routing: list = []
-    with torch.no_grad(), _routing(model, census, routing), flop_counter() as counter, census:
-        out = forward()
-    by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
-    res = {"flops": int(counter.get_total_flops()), "flops_by_op": by_op, "ops": census.ops,
-           "attention_ops": _distinct(census.attention)}
-    if routing:
-        res["routing"] = _routing_summary(routing)
-    return res, out
-
-
-def _distinct(rows: list[dict]) -> list[dict]:
-    seen, out = set(), []
-    for r in rows:
-        k = json.dumps(r, sort_keys=True)
-        if k not in seen:
-            seen.add(k)
-            out.append({**r, "count": sum(1 for x in rows if json.dumps(x, sort_keys=True) == k)})
-    return out
-
-
-def _routing_summary(blocks: list[dict]) -> dict:
-    first = blocks[0]
-    return {"blocks": len(blocks), "top_k": first["top_k"], "experts": first["experts"],
-            "tokens": first["tokens"], "expert_rows_first_block": first["rows"],
-            "expert_rows_total": sum(sum(b["rows"]) for b in blocks),
-            "expected_total": sum(b["tokens"] * b["top_k"] for b in blocks)}
-
-
-def params(model) -> dict:
-    return {"params": sum(p.numel() for p in model.parameters()),
-            "params_all": sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False))}
-
-
-def _keys_seen(attention_ops: list[dict]) -> list[int]:
-    """The key lengths the attention ops saw: SDPA's key [.., T, D]; eager's scores bmm [.., S, D] x [.., D, T]."""
-    out = set()
-    for r in attention_ops:
-        shapes = r["shapes"]
-        if r["op"].startswith(ATTENTION_OPS) and len(shapes) >= 2:
-            out.add(shapes[1][-2])
-        elif r["op"] in ("bmm", "baddbmm") and len(shapes) >= 2:
-            out.add(shapes[-1][-1])
-    return sorted(out)
 
 
 def decoder_truth(model, vocab: int, S: int = S_PREFILL, T: int = T_DECODE, fake: bool = True) -> dict:
@@ -214,12 +73,12 @@ def decoder_truth(model, vocab: int, S: int = S_PREFILL, T: int = T_DECODE, fake
     ids = torch.zeros((1, S), dtype=torch.long)
     prefill, out = count(model, lambda: model(input_ids=ids, use_cache=True), fake)
     prefill["logits"] = list(out.logits.shape)
-    with torch.no_grad():
-        past = model(input_ids=torch.zeros((1, T - 1), dtype=torch.long), use_cache=True).past_key_values
+    cache_ids = torch.zeros((1, T - 1), dtype=torch.long)  # the cache's forward: under the census too, not kept
+    past = count(model, lambda: model(input_ids=cache_ids, use_cache=True), fake)[1].past_key_values
     step = torch.zeros((1, 1), dtype=torch.long)
     decode, out = count(model, lambda: model(input_ids=step, past_key_values=past, use_cache=True), fake)
     decode["logits"] = list(out.logits.shape)
-    decode["keys_seen"] = _keys_seen(decode["attention_ops"])
+    decode["keys_seen"] = keys_seen(decode["attention_ops"])
     decode["keys_ok"] = T in decode["keys_seen"] and (T - 1) not in decode["keys_seen"]
     return {"S": S, "T": T, "prefill": prefill, "decode": decode, **params(model)}
 
@@ -244,13 +103,29 @@ def _model_info(model) -> dict:
 
 
 def build_transformers(entry: dict, fake_mode):
+    """The model of the default config under FakeTensorMode; when its weight init asks a fake tensor for
+    a value (ViT's trunc_normal_), again with transformers' no_init_weights (init only sets values)."""
+    from torch._subclasses.fake_tensor import DataDependentOutputException
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+    from transformers.modeling_utils import no_init_weights
 
     config = AutoConfig.for_model(entry["name"])
     auto = AutoModelForCausalLM if entry["kind"] == "decoder" else AutoModel
-    with fake_mode:
-        model = auto.from_config(config)
-    return model, config
+    try:
+        with fake_mode:
+            return auto.from_config(config), config, "fake"
+    except DataDependentOutputException:
+        config = AutoConfig.for_model(entry["name"])
+        with fake_mode, no_init_weights():
+            return auto.from_config(config), config, "fake, no_init_weights"
+
+
+def build_timm(entry: dict):
+    """timm's factories call .item() on a torch.linspace (drop-path rates): built and run for real on
+    the CPU (the image encoders are small)."""
+    import timm
+
+    return timm.create_model(entry["name"], pretrained=False), None, "real"
 
 
 def worker(entry: dict, out: Path) -> dict:
@@ -263,7 +138,6 @@ def worker(entry: dict, out: Path) -> dict:
     from zoo_truth import install_stubs
 
     install_stubs(("torchvision", "PIL"))
-    import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from importlib.metadata import version
@@ -273,13 +147,10 @@ def worker(entry: dict, out: Path) -> dict:
     fake_mode = FakeTensorMode(allow_non_fake_inputs=False)
     try:
         if entry["zoo"] == "timm":
-            import timm
-
-            with fake_mode:
-                model = timm.create_model(entry["name"], pretrained=False)
-            config = None
+            model, config, build = build_timm(entry)
         else:
-            model, config = build_transformers(entry, fake_mode)
+            model, config, build = build_transformers(entry, fake_mode)
+        record["build"] = build
         record.update(_model_info(model))
         if config is not None:
             record["config"] = config.to_dict()
@@ -288,14 +159,16 @@ def worker(entry: dict, out: Path) -> dict:
             record["root"] = f"{Path(record['module_file']).stem}:{record['class']}"
         else:
             record["src"], record["root"] = "timm/models", f"vision_transformer:{entry['name']}"
-        with fake_mode:
+        fake = build.startswith("fake")
+        with fake_mode if fake else contextlib.nullcontext():
             if entry["kind"] == "decoder":
-                record.update(decoder_truth(model, config.vocab_size))
+                record.update(decoder_truth(model, config.vocab_size, fake=fake))
             else:
-                record.update(encoder_truth(model))
+                record.update(encoder_truth(model, fake=fake))
         record["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a model that does not build is an outcome
         tb = [f for f in traceback.extract_tb(exc.__traceback__) if "site-packages/" in f.filename]
+        tb = [f for f in tb if f"site-packages/{entry['zoo']}/" in f.filename] or tb  # the model's own line
         where = f" at {tb[-1].filename.split('site-packages/', 1)[1]}:{tb[-1].lineno}" if tb else ""
         record.update({"status": "error", "reason": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}{where}",
                        "traceback": traceback.format_exc()[-3000:]})
