@@ -38,13 +38,15 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH))  # flop_census imports torch only inside its functions
+from flop_census import count, keys_seen, params
+
 DEFAULT_OUT = Path("/tmp/flop-truth")
 FORMAT = 1  # bump when the record changes
 S_PREFILL, T_DECODE, IMAGE = 512, 1024, 224
 
-DECODERS = tuple(("llama mistral qwen2 gemma phi3 granite olmo stablelm starcoder2 cohere gpt_neox gpt2 opt falcon "
-            "bloom gptj persimmon phi glm mpt codegen biogpt").split())
+DECODERS = ("llama", "mistral", "qwen2", "gemma", "phi3", "granite", "olmo", "stablelm", "starcoder2", "cohere",
+            "gpt_neox", "gpt2", "opt", "falcon", "bloom", "gptj", "persimmon", "phi", "glm", "mpt", "codegen", "biogpt")
 MOE = ("mixtral", "qwen2_moe", "olmoe")
 ENCODERS = ("vit", "deit", "dinov2", "clip_vision_model", "siglip_vision_model")
 TIMM = ("vit_base_patch16_224",)
@@ -59,9 +61,6 @@ def sweep() -> list[dict]:
 
 def key(entry: dict) -> str:
     return f"{entry['zoo']}-{entry['name']}"
-
-
-from flop_census import count, params, keys_seen  # noqa: E402  (torch only inside functions)
 
 
 
@@ -89,9 +88,9 @@ def encoder_truth(model, image: int = IMAGE, fake: bool = True, **kwargs) -> dic
     model.eval()
     pixels = torch.zeros((1, 3, image, image))
     if kwargs or not hasattr(model, "default_cfg"):
-        fwd = lambda: model(pixel_values=pixels, **kwargs)  # noqa: E731
+        fwd = lambda: model(pixel_values=pixels, **kwargs)
     else:
-        fwd = lambda: model(pixels)  # noqa: E731
+        fwd = lambda: model(pixels)
     forward, _ = count(model, fwd, fake)
     return {"image_size": image, "prefill": forward, **params(model)}
 
@@ -138,9 +137,9 @@ def worker(entry: dict, out: Path) -> dict:
     from zoo_truth import install_stubs
 
     install_stubs(("torchvision", "PIL"))
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
     from importlib.metadata import version
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
 
     record = {"format": FORMAT, **entry, "versions": {"torch": version("torch"), entry["zoo"]: version(entry["zoo"])}}
     start = time.perf_counter()
@@ -196,7 +195,7 @@ def run(entries: list[dict], out: Path, rebuild: bool, timeout: float) -> None:
         start = time.time()
         cmd = [sys.executable, __file__, "worker", json.dumps(entry), str(out)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
             if proc.returncode != 0 and load(out, entry) is None:
                 _write_failure(out, entry, f"worker exit {proc.returncode}: {proc.stderr.strip()[-600:]}")
         except subprocess.TimeoutExpired:
