@@ -26,7 +26,7 @@ from flop_truth import decoder_truth, encoder_truth
 # Small sizes under every name the decoders of the sweep use; only the keys a config has are set
 # (attribute_map aliases included).
 TINY = {
-    "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
     "intermediate_size": 128, "vocab_size": 128, "max_position_embeddings": 64,
     "n_embd": 64, "n_layer": 2, "n_head": 4, "n_inner": 128, "d_model": 64, "n_heads": 4, "n_layers": 2,
     "ffn_dim": 128, "word_embed_proj_dim": 64, "n_positions": 64, "rotary_dim": 8,
@@ -42,6 +42,10 @@ def tiny_config(model_type: str, **overrides):
     default = AutoConfig.for_model(model_type)
     known = set(default.to_dict()) | set(getattr(default, "attribute_map", {}))
     kwargs = {k: v for k, v in TINY.items() if k in known}
+    vocab = overrides.get("vocab_size", kwargs.get("vocab_size"))
+    pad = getattr(default, "pad_token_id", None)
+    if vocab is not None and isinstance(pad, int) and pad >= vocab:  # the Embedding's padding_idx must fit
+        kwargs["pad_token_id"] = vocab - 1
     kwargs.update(overrides)
     return AutoConfig.for_model(model_type, **kwargs)
 
