@@ -210,6 +210,24 @@ def _write_failure(out: Path, entry: dict, reason: str) -> None:
     (out / f"{key(entry)}.json").write_text(json.dumps({"format": FORMAT, **entry, "status": "error", "reason": reason}))
 
 
+def truth_table(records: list[dict]) -> str:
+    lines = [f"{'model':34} {'prefill':>16} {'decode':>14} {'params':>12} {'params_all':>12}  attn     build / routing"]
+    for r in records:
+        if r.get("status") != "ok":
+            lines.append(f"{key(r):34} {r.get('status')}: {r.get('reason', '')[:150]}")
+            continue
+        dec = (r.get("decode") or {}).get("flops")
+        route = (r["prefill"].get("routing") or {})
+        extra = r.get("build", "")
+        if route:
+            extra += f"; top-{route['top_k']} of {route['experts']} experts, {route['expert_rows_total']} expert rows"
+        if dec is not None and not r["decode"].get("keys_ok"):
+            extra += f"; decode keys {r['decode'].get('keys_seen')} (not {r['T']})"
+        lines.append(f"{key(r):34} {r['prefill']['flops']:>16} {dec if dec is not None else '-':>14} {r['params']:>12} "
+                     f"{r['params_all']:>12}  {r.get('attn_implementation') or '-':8} {extra}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -222,6 +240,8 @@ def main(argv: list[str]) -> int:
     s = sub.add_parser("show")
     s.add_argument("key")
     s.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    t = sub.add_parser("table", help="the cached truths, one line each")
+    t.add_argument("--out", type=Path, default=DEFAULT_OUT)
     w = sub.add_parser("worker")
     w.add_argument("entry")
     w.add_argument("out", type=Path)
@@ -231,6 +251,9 @@ def main(argv: list[str]) -> int:
         return 0
     if args.cmd == "show":
         print((args.out / f"{args.key}.json").read_text())
+        return 0
+    if args.cmd == "table":
+        print(truth_table([load(args.out, e) or {**e, "status": "not built"} for e in sweep()]))
         return 0
     if args.cmd == "worker":
         rec = worker(json.loads(args.entry), args.out)
