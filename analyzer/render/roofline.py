@@ -80,4 +80,4 @@ def roofline_text(doc: dict) -> str:
               + ("fits" if f["fits"] else "DOES NOT FIT")
               + (f"; largest batch{at}: {f['max_batch']:,}" if f["max_batch"] is not None else "")]
     lines += ["", "roofline assumptions:"] + [f"  - {a}" for a in r["assumptions"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
