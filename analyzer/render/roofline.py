@@ -19,9 +19,11 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def _figure_line(label: str, f: dict) -> str:
+def _figure_text(label: str, f: dict, sources: list) -> str:
+    if f["source"] not in sources:
+        sources.append(f["source"])
     note = f" ({f['note']})" if f.get("note") else ""
-    return f"  {label}: {f['as_printed']}{note}; {f['source']['title']}, {f['source']['url']}"
+    return f"{label} {f['as_printed']}{note} [{sources.index(f['source']) + 1}]"
 
 
 def roofline_text(doc: dict) -> str:
@@ -29,11 +31,14 @@ def roofline_text(doc: dict) -> str:
     hw = r["hardware"]
     w = doc["workload"]
     figs = hw["figures"]
+    sources: list = []
     lines = ["", f"roofline on {hw['title']} ({hw['name']}), batch {r['batch']}, dtype {w['dtype']}, "
                  f"peak {hw['peak_dtype']} (dense)",
-             _figure_line(f"peak {hw['peak_dtype']}", figs[f"peak_{hw['peak_dtype']}"]),
-             _figure_line("memory bandwidth", figs["memory_bandwidth"]),
-             _figure_line("memory capacity", figs["memory_capacity"]),
+             "  " + _figure_text(f"peak {hw['peak_dtype']}", figs[f"peak_{hw['peak_dtype']}"], sources),
+             "  " + _figure_text("memory bandwidth", figs["memory_bandwidth"], sources) + ", "
+             + _figure_text("capacity", figs["memory_capacity"], sources)]
+    lines += [f"  [{i}] {src['title']}, {src['url']}" for i, src in enumerate(sources, 1)]
+    lines += [
              f"  ridge point {hw['ridge_flops_per_byte']:.1f} FLOP/byte (peak / bandwidth); compute efficiency "
              f"{r['compute_efficiency']:.2f}, memory efficiency {r['memory_efficiency']:.2f}: effective ridge "
              f"{r['effective_ridge_flops_per_byte']:.1f} FLOP/byte"]
@@ -52,7 +57,7 @@ def roofline_text(doc: dict) -> str:
             rows.append([s, seconds(e["time_s"]), _pct(e["share_of_phase"]), (e["bound"] or "-").upper(),
                          _pct(e["memory_bound_share"]),
                          "-" if e["arithmetic_intensity"] is None else f"{e['arithmetic_intensity']:.1f}",
-                         "-" if e["intensity_vs_ridge"] is None else f"{e['intensity_vs_ridge']:.2f}x",
+                         "-" if e["intensity_vs_ridge"] is None else f"{e['intensity_vs_ridge']:.3g}x",
                          seconds(e["compute_time_s"]), seconds(e["memory_time_s"]), "<- dominant" if s == dom else ""])
         lines += _table(rows, header)
     t = r["throughput"]
@@ -69,15 +74,17 @@ def roofline_text(doc: dict) -> str:
     f = r["footprint"]
     at = f" at T = {f['kv_length']}" if f["kv_length"] else ""
     where = f["peak_activation_call"]
-    lines += ["", f"memory footprint ({w['dtype']}, batch {r['batch']}):",
-              f"  weights           {si(f['weights_bytes'], 'B'):>10}",
-              f"  KV cache{at:<9} {si(f['kv_cache_bytes'], 'B'):>10}  ({f['kv_cache_layers']} layers, "
-              f"{si(f['kv_cache_bytes_per_request'], 'B')} per request"
-              + (f", {si(f['kv_cache_bytes_per_token'], 'B')} per token)" if f["kv_cache_bytes_per_token"] else ")"),
-              f"  peak activations  {si(f['peak_activation_bytes'], 'B'):>10}"
-              + (f"  (largest call: {where['module'] or '(root)'}, {where['phase']})" if where else ""),
-              f"  total             {si(f['total_bytes'], 'B'):>10}  of {si(f['capacity_bytes'], 'B')}: "
-              + ("fits" if f["fits"] else "DOES NOT FIT")
-              + (f"; largest batch{at}: {f['max_batch']:,}" if f["max_batch"] is not None else "")]
+    kv_note = (f"({f['kv_cache_layers']} layers, {si(f['kv_cache_bytes_per_request'], 'B')} per request"
+               + (f", {si(f['kv_cache_bytes_per_token'], 'B')} per token)" if f["kv_cache_bytes_per_token"] else ")"))
+    rows = [["weights", si(f["weights_bytes"], "B"), "(every parameter in the dtype)"],
+            [f"KV cache{at}", si(f["kv_cache_bytes"], "B"), kv_note],
+            ["peak activations", si(f["peak_activation_bytes"], "B"),
+             f"(largest call: {where['module'] or '(root)'}, {where['phase']})" if where else ""],
+            ["total", si(f["total_bytes"], "B"), f"of {si(f['capacity_bytes'], 'B')}: "
+             + ("fits" if f["fits"] else "DOES NOT FIT")
+             + (f"; largest batch{at}: {f['max_batch']:,}" if f["max_batch"] is not None else "")]]
+    lines += ["", f"memory footprint ({w['dtype']}, batch {r['batch']}):"]
+    width = max(len(r[0]) for r in rows)
+    lines += [f"  {label:<{width}}  {size:>10}  {note}" for label, size, note in rows]
     lines += ["", "roofline assumptions:"] + [f"  - {a}" for a in r["assumptions"]]
     return "\n".join(line.rstrip() for line in lines) + "\n"
