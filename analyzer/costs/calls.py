@@ -40,6 +40,7 @@ def _exact(report, expr) -> Fraction:
 def call_records(report) -> tuple:
     """Every call with a nonzero cost, in walk order, per phase (``report.phases`` order)."""
     nodes = report.walk.binder.nodes
+    stage_of = getattr(report, "stage_of", None) or {n: node.stage for n, node in nodes.items()}
     used = report.walk.used
     memo: dict = {}
     out = []
@@ -52,7 +53,7 @@ def call_records(report) -> tuple:
             if not (flops or wb or ab or kv):
                 continue
             b = used.get(name)
-            out.append(Call(phase, nodes[name].stage, name, b.family.name if b and b.family else "",
+            out.append(Call(phase, stage_of[name], name, b.family.name if b and b.family else "",
                             flops, wb, max(allw, wb), ab, kv))
     return tuple(out)
 

@@ -40,7 +40,8 @@ def build(report, hw, opt: rl.Options, peak_key: str | None = None) -> dict:
     check_sums(report, calls)
     values = {str(k): int(v) for k, v in report.workload.values.items()}
     b_e = values.get(str(BYTES))
-    weights = report.tree.totals()["params"] * b_e
+    params = getattr(report, "model_params", 0) or report.tree.totals()["params"]  # tied weights once, when known
+    weights = params * b_e
     figures = {f"peak_{k}": _figure(f) for k, f in hw.peaks.items()}
     figures["memory_bandwidth"] = _figure(hw.bandwidth)
     figures["memory_capacity"] = _figure(hw.capacity)
