@@ -209,3 +209,31 @@ def test_deepseek_ocr_on_h100(capsys):
 
 
 __all__ = ["FIXTURES", "SAMPLE_FAMILIES", "SAMPLE_WORKLOAD"]
+
+
+LLAMA2_7B = FIXTURES / "llama2_7b_config" / "config.json"  # Llama-2-7B's hyperparameters, no weights
+
+
+@pytest.mark.skipif(not (FIXTURES.parent / "rules" / "workloads" / "causal_lm.yaml").is_file(),
+                    reason="needs the causal-LM workload template (costs for any transformers decoder)")
+@pytest.mark.parametrize("batch", [1, 8])
+def test_llama2_7b_on_a100_through_the_command(batch, capsys):
+    """The whole command on transformers' own Llama source with Llama-2-7B's config: the KV cache
+    at T = 1024 in bf16 is 2 x 32 layers x 32 KV heads x 128 x 1024 x 2 B per request."""
+    import transformers.models.llama as llama
+    from pathlib import Path
+
+    src = str(Path(llama.__file__).parent)
+    code, out, err = run_cli(["costs", src, "--root", "modeling_llama:LlamaForCausalLM", "--config", str(LLAMA2_7B),
+                              "--text-tokens", "1024", "--kv-length", "1024", "--hardware", "a100-sxm-80gb",
+                              "--batch", str(batch), "--json", "-"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    f = doc["roofline"]["footprint"]
+    assert f["kv_cache_bytes_per_request"] == 2 * 32 * 32 * 128 * 1024 * 2 == 536_870_912
+    assert f["kv_cache_bytes"] == batch * 536_870_912 and f["kv_cache_layers"] == 32
+    assert f["weights_bytes"] == 6_738_415_616 * 2
+    dec = doc["roofline"]["phases"]["decode"]["stages"]["total"]
+    assert dec["bound"] == "memory"
+    # decode is memory-bound: one step moves the weights once plus B requests' activations and KV reads
+    assert dec["time_s"] == pytest.approx(dec["bytes"] / 2_039e9, rel=1e-9)
