@@ -17,6 +17,9 @@ examples (modes are the workload file's; these are the default workload's):
   python -m analyzer costs SRC --mode gundam --crop-grid 3x2 --json costs.json
   python -m analyzer costs SRC --mode text --text-tokens 1024          # a prompt without image
   python -m analyzer costs SRC --workload my_workload.yaml --families my_families.yaml   # another model
+  python -m analyzer costs SRC --mode base --hardware h100-sxm         # + times, bounds, throughput, memory
+  python -m analyzer costs SRC --hardware a100-sxm-80gb --batch 8 --memory-efficiency 0.8
+  python -m analyzer costs SRC --hardware my_gpu.yaml                  # your accelerator (docs/schema.md)
 
 prefill = one pass over the image(s) and the S-token prompt (S = LLM image tokens + text tokens);
 decode = one step of one new token attending over T keys (default T = S + 1).
