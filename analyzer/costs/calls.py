@@ -31,7 +31,7 @@ class Call:
 def _exact(report, expr) -> Fraction:
     """The value at the workload's numbers, exactly: averaged routing (N k / E tokens per expert)
     gives fractional bytes, kept as fractions so that the calls add up to the stage totals."""
-    v = sp.sympify(expr).subs(report.workload.values)
+    v = sp.sympify(expr).xreplace(report.workload.values)  # exact substitution; numbers evaluate
     if not v.is_Rational:
         raise ValueError(f"{expr} does not evaluate to a number at the workload's values: {v}")
     return Fraction(int(v.p), int(v.q))

@@ -4,11 +4,13 @@ cost walk supports."""
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 from analyzer.costs import footprint as fp
 from analyzer.costs import roofline as rl
 from analyzer.costs.calls import call_records, check_sums
 from analyzer.costs.formulas.base import BYTES
+from analyzer.costs.hardware import HARDWARE_DIR
 from analyzer.diagnostics import AnalyzerError, Diagnostic
 
 PEAK_FOR_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp32": "fp32", "fp8": "fp8"}
@@ -19,6 +21,12 @@ def _figure(f) -> dict:
     if f.note:
         out["note"] = f.note
     return out
+
+
+def _shown(path: str) -> str:
+    """A shipped file as rules/hardware/NAME.yaml (the same on every machine), a user's as given."""
+    p = Path(path)
+    return f"rules/hardware/{p.name}" if p.resolve().parent == HARDWARE_DIR.resolve() else path
 
 
 def options(batch=1, compute_efficiency=1.0, memory_efficiency=1.0) -> rl.Options:
@@ -46,7 +54,7 @@ def build(report, hw, opt: rl.Options, peak_key: str | None = None) -> dict:
     figures["memory_bandwidth"] = _figure(hw.bandwidth)
     figures["memory_capacity"] = _figure(hw.capacity)
     return {
-        "hardware": {"name": hw.name, "title": hw.title, "file": hw.path, "peak_dtype": key,
+        "hardware": {"name": hw.name, "title": hw.title, "file": _shown(hw.path), "peak_dtype": key,
                      "peak_flops_per_s": rl._num(m.peak), "memory_bandwidth_bytes_per_s": rl._num(m.bandwidth),
                      "memory_capacity_bytes": rl._num(hw.capacity.value), "ridge_flops_per_byte": float(m.ridge),
                      "figures": figures, "notes": list(hw.notes)},
