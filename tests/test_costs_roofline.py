@@ -106,6 +106,10 @@ def test_stage_sums_and_memory_bound_share(toy):
     assert b["bound"] == "compute" and b["memory_bound_share"] == 0.0
     assert tot["time_s"] == pytest.approx(a["time_s"] + b["time_s"], rel=1e-15)
     assert doc["dominant_stage"] == "b" and tot["calls"] == 3 and tot["memory_bound_calls"] == 2
+    calls[2] = _call(big, stage="b", family="g")
+    fams = rl.phases(calls, _machine(toy), rl.Options(), ("a", "b"))["decode"]["families"]
+    assert list(fams) == ["g", "f"] and fams["f"]["calls"] == 2 and fams["g"]["bound"] == "compute"
+    assert fams["f"]["time_s"] + fams["g"]["time_s"] == pytest.approx(tot["time_s"], rel=1e-15)
 
 
 def _decoder_attention(d, d_kv, d_h, t):

@@ -128,14 +128,26 @@ def entry(t: Tally, m: Machine, opt: Options, phase_time: Fraction) -> dict:
     }
 
 
+def by_family(calls, m: Machine, opt: Options) -> dict:
+    """phase -> {family: Tally}: which kinds of call take the time, and what bounds them."""
+    out: dict = {}
+    for c in calls:
+        out.setdefault(c.phase, {}).setdefault(c.family or "(none)", Tally()).add(*call_time(c, m, opt))
+    return out
+
+
 def phases(calls, m: Machine, opt: Options, stages) -> dict:
-    """The roofline document's ``phases``: per phase, per stage and total, plus the dominant stage."""
+    """The roofline document's ``phases``: per phase, per stage and total, the dominant stage, and
+    per family (largest time first)."""
     out = {}
+    fams = by_family(calls, m, opt)
     for phase, per in tally(calls, m, opt, stages).items():
         total = per["total"].time
         doc = {s: entry(t, m, opt, total) for s, t in per.items()}
         busy = [(t.time, s) for s, t in per.items() if s != "total" and t.time]
-        out[phase] = {"stages": doc, "dominant_stage": max(busy)[1] if busy else None}
+        ranked = sorted(fams.get(phase, {}).items(), key=lambda kv: (-kv[1].time, kv[0]))
+        out[phase] = {"stages": doc, "dominant_stage": max(busy)[1] if busy else None,
+                      "families": {f: entry(t, m, opt, total) for f, t in ranked}}
     return out
 
 

@@ -60,6 +60,9 @@ def roofline_text(doc: dict) -> str:
                          "-" if e["intensity_vs_ridge"] is None else f"{e['intensity_vs_ridge']:.3g}x",
                          seconds(e["compute_time_s"]), seconds(e["memory_time_s"]), "<- dominant" if s == dom else ""])
         lines += _table(rows, header)
+        top = [f"{f} {_pct(e['share_of_phase'])} ({(e['bound'] or '-')})" for f, e in list(p["families"].items())[:5]]
+        if top:
+            lines.append("by family: " + ", ".join(top))
     t = r["throughput"]
     parts = []
     if "prefill_tokens_per_s" in t:
