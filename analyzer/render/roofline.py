@@ -38,6 +38,7 @@ def roofline_text(doc: dict) -> str:
              "  " + _figure_text("memory bandwidth", figs["memory_bandwidth"], sources) + ", "
              + _figure_text("capacity", figs["memory_capacity"], sources)]
     lines += [f"  [{i}] {src['title']}, {src['url']}" for i, src in enumerate(sources, 1)]
+    lines += [f"  note: {n}" for n in hw["notes"]]
     lines += [
              f"  ridge point {hw['ridge_flops_per_byte']:.1f} FLOP/byte (peak / bandwidth); compute efficiency "
              f"{r['compute_efficiency']:.2f}, memory efficiency {r['memory_efficiency']:.2f}: effective ridge "
