@@ -128,6 +128,9 @@ def test_kv_cache_from_attention_family_dims(toy, kv_heads, expected):
     out = fp.footprint(calls, weights_bytes=0, batch=1, kv_length=1024, capacity=toy.capacity.value)
     assert out["kv_cache_bytes"] == expected and out["kv_cache_layers"] == 32
     assert out["kv_cache_bytes_per_token"] == expected // 1024
+    with_width = fp.footprint(calls, weights_bytes=0, batch=1, kv_length=1024, capacity=toy.capacity.value,
+                              bytes_per_element=2)
+    assert with_width["kv_elements_per_layer_per_token"] == kv_heads * 128  # KV heads x head dim
     assert fp.footprint(calls, weights_bytes=0, batch=8, kv_length=1024,
                         capacity=toy.capacity.value)["kv_cache_bytes"] == 8 * expected
 

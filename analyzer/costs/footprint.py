@@ -30,7 +30,18 @@ def peak_activation(calls) -> tuple:
     return (best.activation_bytes if best else Fraction(0)), best
 
 
-def footprint(calls, *, weights_bytes: int, batch: int, kv_length: int | None, capacity: Fraction) -> dict:
+def kv_width(calls, kv_length: int | None, bytes_per_element: int | None) -> int | None:
+    """Elements of K (and of V) per layer per token, when every layer holds the same cache:
+    KV heads x head dim for MHA/GQA, the compressed width for a family that caches less."""
+    sizes = {c.kv_cache_bytes for c in calls if c.phase == "decode" and c.kv_cache_bytes}
+    if len(sizes) != 1 or not kv_length or not bytes_per_element:
+        return None
+    width = sizes.pop() / (2 * kv_length * bytes_per_element)
+    return int(width) if width.denominator == 1 else None
+
+
+def footprint(calls, *, weights_bytes: int, batch: int, kv_length: int | None, capacity: Fraction,
+              bytes_per_element: int | None = None) -> dict:
     kv = kv_cache_per_request(calls)
     act, where = peak_activation(calls)
     per_request = kv + act
@@ -44,6 +55,7 @@ def footprint(calls, *, weights_bytes: int, batch: int, kv_length: int | None, c
         "kv_cache_bytes": _num(batch * kv),
         "kv_cache_layers": sum(1 for c in calls if c.phase == "decode" and c.kv_cache_bytes),
         "kv_cache_bytes_per_token": _num(kv / kv_length) if kv_length else None,
+        "kv_elements_per_layer_per_token": kv_width(calls, kv_length, bytes_per_element),  # K, and again V
         "peak_activation_bytes_per_request": _num(act),
         "peak_activation_bytes": _num(batch * act),
         "peak_activation_call": None if where is None else {"phase": where.phase, "module": where.module,

@@ -66,5 +66,5 @@ def build(report, hw, opt: rl.Options, peak_key: str | None = None) -> dict:
         "phases": rl.phases(calls, m, opt, report.stages),
         "throughput": rl.throughput(calls, m, opt, report.workload.tokens.get("sequence_length")),
         "footprint": fp.footprint(calls, weights_bytes=weights, batch=opt.batch, kv_length=values.get("T"),
-                                  capacity=hw.capacity.value),
+                                  capacity=hw.capacity.value, bytes_per_element=b_e),
     }

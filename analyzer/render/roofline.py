@@ -78,7 +78,9 @@ def roofline_text(doc: dict) -> str:
     f = r["footprint"]
     at = f" at T = {f['kv_length']}" if f["kv_length"] else ""
     where = f["peak_activation_call"]
-    kv_note = (f"({f['kv_cache_layers']} layers, {si(f['kv_cache_bytes_per_request'], 'B')} per request"
+    width = f.get("kv_elements_per_layer_per_token")
+    layers = f"{f['kv_cache_layers']} layers" + (f" x K and V of {width:,} elements per token" if width else "")
+    kv_note = (f"({layers}, {si(f['kv_cache_bytes_per_request'], 'B')} per request"
                + (f", {si(f['kv_cache_bytes_per_token'], 'B')} per token)" if f["kv_cache_bytes_per_token"] else ")"))
     rows = [["weights", si(f["weights_bytes"], "B"), "(every parameter in the dtype)"],
             [f"KV cache{at}", si(f["kv_cache_bytes"], "B"), kv_note],
