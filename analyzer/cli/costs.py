@@ -17,6 +17,9 @@ examples (modes are the workload file's; these are the default workload's):
   python -m analyzer costs SRC --mode gundam --crop-grid 3x2 --json costs.json
   python -m analyzer costs SRC --mode text --text-tokens 1024          # a prompt without image
   python -m analyzer costs SRC --workload my_workload.yaml --families my_families.yaml   # another model
+  python -m analyzer costs SRC --mode base --hardware h100-sxm         # + times, bounds, throughput, memory
+  python -m analyzer costs SRC --hardware a100-sxm-80gb --batch 8 --memory-efficiency 0.8
+  python -m analyzer costs SRC --hardware my_gpu.yaml                  # your accelerator (docs/schema.md)
 
 prefill = one pass over the image(s) and the S-token prompt (S = LLM image tokens + text tokens);
 decode = one step of one new token attending over T keys (default T = S + 1).
@@ -46,6 +49,23 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
                    help="extra class -> family mappings layered over rules/families.yaml (repeatable)")
 
 
+def _add_hardware_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("roofline options (times, bounds, throughput and memory footprint)")
+    g.add_argument("--hardware", metavar="NAME|YAML",
+                   help="an accelerator of rules/hardware/ (a100-sxm-80gb, h100-sxm, h200, b200, l40s, mi300x) or "
+                        "your own YAML file of the same shape: adds the roofline section")
+    g.add_argument("--batch", type=int, default=1, metavar="B",
+                   help="requests run together: FLOPs, activations and KV cache scale with B, weights are read "
+                        "once per forward (default 1)")
+    g.add_argument("--compute-efficiency", type=float, default=1.0, metavar="F",
+                   help="fraction of the dense peak reached, in (0, 1] (default 1.0)")
+    g.add_argument("--memory-efficiency", type=float, default=1.0, metavar="F",
+                   help="fraction of the memory bandwidth reached, in (0, 1] (default 1.0)")
+    g.add_argument("--peak-dtype", choices=["fp32", "tf32", "bf16", "fp16", "fp8", "int8"],
+                   help="the datasheet peak to use (default: the one of --dtype; e.g. tf32 for fp32 matmuls on "
+                        "tensor cores)")
+
+
 def add_parsers(subparsers) -> dict:
     from analyzer.cli import common as cli
 
@@ -59,6 +79,7 @@ def add_parsers(subparsers) -> dict:
     cli._add_static_options(p)
     _add_workload_options(p)
     p.add_argument("--json", metavar="PATH", help="write the costs as JSON ('-' for stdout)")
+    _add_hardware_options(p)
 
     p = subparsers.add_parser("formulations", help="write module_formulations.md: every family's math and costs",
                               description="The formulation document of a model folder: conventions, stage totals, "
@@ -132,11 +153,25 @@ def cmd_costs(args) -> int:
 
     result, report = _report(args)
     doc = summary(report, _hub_meta(result))
+    if args.hardware:
+        doc["roofline"] = _roofline(args, report)
     if args.json:
         _write(args.json, costs_json(doc))
     if args.json != "-":
         sys.stdout.write(costs_text(doc, remarks=report.workload.model.remarks))
+        if args.hardware:
+            from analyzer.render.roofline import roofline_text
+
+            sys.stdout.write(roofline_text(doc))
     return _exit(result, report)
+
+
+def _roofline(args, report) -> dict:
+    from analyzer.costs import roofline_summary
+    from analyzer.costs.hardware import load_hardware
+
+    opt = roofline_summary.options(args.batch, args.compute_efficiency, args.memory_efficiency)
+    return roofline_summary.build(report, load_hardware(args.hardware), opt, args.peak_dtype)
 
 
 def cmd_formulations(args) -> int:
