@@ -17,7 +17,11 @@ def _rules_dir() -> Path:
     """The folder of the shipped rules files: the package data of ``analyzer.rulefiles`` (the
     repository's top-level rules/, mapped into the package by pyproject.toml), as a wheel, an
     editable install or a plain checkout has it. From a zip archive, the files are copied out once
-    into a temporary folder (they are read by path)."""
+    into a temporary folder (they are read by path). A checkout imported through ``PYTHONPATH``
+    (a second worktree next to an editable install of another) reads its own rules/."""
+    own = Path(__file__).resolve().parent.parent / "rules"
+    if (own / "externals.yaml").is_file() and (own / "__init__.py").is_file():
+        return own
     try:
         import analyzer.rulefiles as pkg
     except ImportError:  # a checkout on sys.path, not installed
