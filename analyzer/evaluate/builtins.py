@@ -17,6 +17,7 @@ from analyzer.evaluate.values import (
     BoundMethod,
     BuiltinClass,
     ClassValue,
+    ExternalModule,
     FunctionValue,
     Instance,
     Intrinsic,
@@ -225,6 +226,9 @@ def python_builtins(ev) -> dict:
         x = args[0]
         if _plain(x):
             return dir(x)
+        listed = ev.externals.module_dirs.get(x.qualname) if isinstance(x, ExternalModule) else None
+        if listed is not None:  # a modeled module whose names rules/externals.yaml lists
+            return list(listed)
         names = set()
         if isinstance(x, ModuleObj):
             names |= set(x.attrs) | set(x.params) | set(x.buffers) | set(x.modules)
