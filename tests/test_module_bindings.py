@@ -49,3 +49,9 @@ def test_a_name_a_star_import_does_not_bind_is_a_name_error():
     result, static = _static("unlisted", "UnlistedNet")
     assert any(d.code == "W102" and "NotListed" in d.message for d in result.diagnostics), result.diagnostics
     assert [m.partial for m in result.tree.modules][0]
+
+
+def test_isinstance_against_type_function_partial_and_numbers():
+    result, static = _static("kinds", "KindsNet")
+    assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
+    assert static == _truth("kinds", "KindsNet")

@@ -98,6 +98,10 @@ def external_attr(ev, modname: str, name: str, span):
     if modname == "collections.abc":
         if name in stdlib_modules.ABC_KINDS:
             return stdlib_modules.AbstractClass(name)
+    if modname == "numbers" and name in stdlib_modules.NUMBER_KINDS:
+        return stdlib_modules.AbstractClass(name, "numbers")
+    if modname == "types":
+        return stdlib_modules.types_attr(name, span)
     if modname == "copy" and name in ("deepcopy", "copy"):
         return Intrinsic(qual, _deepcopy)
     if modname == "warnings" and name == "warn":
