@@ -55,3 +55,9 @@ def test_isinstance_against_type_function_partial_and_numbers():
     result, static = _static("kinds", "KindsNet")
     assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
     assert static == _truth("kinds", "KindsNet")
+
+
+def test_a_partial_of_a_partial_is_flattened():
+    result, static = _static("kinds", "PartialNet")
+    assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
+    assert static == _truth("kinds", "PartialNet")

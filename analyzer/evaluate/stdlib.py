@@ -54,7 +54,10 @@ def _math_fn(name, fn):
 def _partial(ev, args, kwargs, span):
     if not args:
         raise _err("W104", "partial() needs a callable", span, "TypeError")
-    return PartialValue(args[0], args[1:], kwargs)
+    func, pre, kw = args[0], list(args[1:]), kwargs
+    if isinstance(func, PartialValue):  # a partial of a partial is flattened, as functools does
+        func, pre, kw = func.func, [*func.args, *pre], {**func.kwargs, **kwargs}
+    return PartialValue(func, pre, kw)
 
 
 def _deepcopy(ev, args, kwargs, span):
