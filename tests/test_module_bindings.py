@@ -61,3 +61,9 @@ def test_a_partial_of_a_partial_is_flattened():
     result, static = _static("kinds", "PartialNet")
     assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
     assert static == _truth("kinds", "PartialNet")
+
+
+def test_typing_sequence_isinstance_annotations_and_cast():
+    result, static = _static("annotated", "TypingNet")
+    assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
+    assert static == _truth("annotated", "TypingNet")

@@ -10,7 +10,7 @@ import operator
 from analyzer.evaluate import parametrize, torch_ops
 from analyzer.evaluate.core import _ClassMap
 from analyzer.evaluate.numpy_plain import numpy_attr
-from analyzer.evaluate.stdlib import _deepcopy, _math_fn, _partial
+from analyzer.evaluate.stdlib import _cast, _deepcopy, _math_fn, _partial
 from analyzer.evaluate.torch_functions import (
     DTYPE_NAMES,
     TORCH_SUBMODULES,
@@ -98,6 +98,11 @@ def external_attr(ev, modname: str, name: str, span):
     if modname == "collections.abc":
         if name in stdlib_modules.ABC_KINDS:
             return stdlib_modules.AbstractClass(name)
+    if modname in ("typing", "typing_extensions"):
+        if name in stdlib_modules.ABC_KINDS:  # typing.Sequence in isinstance is collections.abc.Sequence
+            return stdlib_modules.AbstractClass(name)
+        if name == "cast":
+            return Intrinsic(qual, _cast)
     if modname == "numbers" and name in stdlib_modules.NUMBER_KINDS:
         return stdlib_modules.AbstractClass(name, "numbers")
     if modname == "types":
@@ -139,3 +144,4 @@ def fallback_value(ev, qual, spec, span):
                 mapping[key] = Unknown(f"'{target}' (from the ACT2FN fallback) has no source here", span, True)
         return _ClassMap(mapping)
     return Unknown(f"fallback kind {spec.get('kind')!r} for '{qual}' is not usable here", span)
+

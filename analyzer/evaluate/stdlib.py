@@ -60,6 +60,15 @@ def _partial(ev, args, kwargs, span):
     return PartialValue(func, pre, kw)
 
 
+def _cast(ev, args, kwargs, span):
+    """``typing.cast(typ, val)``: ``val``, unchanged."""
+    bound = dict(zip(("typ", "val"), args))
+    bound.update(kwargs)
+    if len(args) > 2 or set(bound) != {"typ", "val"}:
+        raise _err("W104", "cast() takes the arguments typ and val", span, "TypeError")
+    return bound["val"]
+
+
 def _deepcopy(ev, args, kwargs, span):
     if not args:
         raise _err("W104", "deepcopy() needs an argument", span, "TypeError")
