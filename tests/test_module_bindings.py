@@ -67,3 +67,9 @@ def test_typing_sequence_isinstance_annotations_and_cast():
     result, static = _static("annotated", "TypingNet")
     assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
     assert static == _truth("annotated", "TypingNet")
+
+
+def test_collections_abc_checks_of_classes_and_functions():
+    result, static = _static("kinds", "AbcNet")
+    assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
+    assert static == _truth("kinds", "AbcNet")

@@ -392,4 +392,6 @@ def abc_instance(ev, obj, name: str):
         return True
     if isinstance(obj, (Instance, ModuleObj)):
         return False  # an analyzed class is a Sequence or Mapping only by inheriting one (read as a base)
+    if isinstance(obj, (ClassValue, BuiltinClass, FunctionValue, PartialValue, BoundMethod)):
+        return name == "Hashable"  # a class or a function (Callable is answered above) is no container
     return Unknown(f"isinstance of a {type_name(obj)} against collections.abc.{name} is not modeled", None)
