@@ -73,3 +73,9 @@ def test_collections_abc_checks_of_classes_and_functions():
     result, static = _static("kinds", "AbcNet")
     assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
     assert static == _truth("kinds", "AbcNet")
+
+
+def test_functools_reduce():
+    result, static = _static("annotated", "ReduceNet")
+    assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
+    assert static == _truth("annotated", "ReduceNet")

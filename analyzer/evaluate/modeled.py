@@ -10,7 +10,7 @@ import operator
 from analyzer.evaluate import parametrize, torch_ops
 from analyzer.evaluate.core import _ClassMap
 from analyzer.evaluate.numpy_plain import numpy_attr
-from analyzer.evaluate.stdlib import _cast, _deepcopy, _math_fn, _partial
+from analyzer.evaluate.stdlib import _cast, _deepcopy, _math_fn, _partial, _reduce
 from analyzer.evaluate.torch_functions import (
     DTYPE_NAMES,
     TORCH_SUBMODULES,
@@ -81,6 +81,8 @@ def external_attr(ev, modname: str, name: str, span):
     if modname == "functools":
         if name == "partial":
             return Intrinsic("functools.partial", _partial)
+        if name == "reduce":
+            return Intrinsic("functools.reduce", _reduce)
         if name in ("wraps", "lru_cache", "cache"):
             return Intrinsic(qual, lambda ev, a, k, s: _identity_first("decorator"))
     if modname == "enum":
