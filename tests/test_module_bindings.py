@@ -79,3 +79,9 @@ def test_functools_reduce():
     result, static = _static("annotated", "ReduceNet")
     assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
     assert static == _truth("annotated", "ReduceNet")
+
+
+def test_torch_unique_of_known_values():
+    result, static = _static("values", "UniqueNet")
+    assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
+    assert static == _truth("values", "UniqueNet")
