@@ -46,9 +46,9 @@ def test_star_imports_bind_what_python_binds():
 def test_a_name_a_star_import_does_not_bind_is_a_name_error():
     with pytest.raises(NameError, match="NotListed"):
         _truth("unlisted", "UnlistedNet")
-    result, static = _static("unlisted", "UnlistedNet")
+    result, _ = _static("unlisted", "UnlistedNet")
     assert any(d.code == "W102" and "NotListed" in d.message for d in result.diagnostics), result.diagnostics
-    assert [m.partial for m in result.tree.modules][0]
+    assert result.tree.modules[0].partial
 
 
 def test_isinstance_against_type_function_partial_and_numbers():
