@@ -85,3 +85,9 @@ def test_torch_unique_of_known_values():
     result, static = _static("values", "UniqueNet")
     assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
     assert static == _truth("values", "UniqueNet")
+
+
+def test_construction_is_neither_scripted_nor_traced():
+    result, static = _static("values", "EagerNet")
+    assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
+    assert static == _truth("values", "EagerNet")

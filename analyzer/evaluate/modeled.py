@@ -60,6 +60,9 @@ def external_attr(ev, modname: str, name: str, span):
         return nn_class(ev, name, rule)
     if modname in ("torch.nn.parameter",) and name == "Parameter":
         return Intrinsic("torch.nn.Parameter", _param)
+    if (modname, name) in (("torch.jit", "is_scripting"), ("torch.jit", "is_tracing")):
+        # a constructor runs eagerly (as on the meta device): never under TorchScript or a trace
+        return Intrinsic(qual, lambda ev, a, k, s: False)
     if modname == "torch.nn.init":
         return _identity_first(qual)
     if modname == "torch.nn.functional":
