@@ -51,3 +51,19 @@ def test_bad_fallback_rule_is_reported(tmp_path):
     with pytest.raises(AnalyzerError) as err:
         load_externals(bad)
     assert err.value.diagnostic.code == "E005" and "fallbacks.a.B.buffers.x" in err.value.diagnostic.message
+
+
+def test_module_dirs_are_what_dir_gives_for_the_installed_torch():
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    import importlib
+
+    from analyzer.evaluate.externals import load_externals
+
+    listed = load_externals().module_dirs
+    assert listed, "rules/externals.yaml lists no module_dirs"
+    if torch.__version__.split("+")[0] != "2.13.0":
+        pytest.skip("module_dirs mirror torch 2.13.0")
+    for qual, names in listed.items():
+        assert list(names) == dir(importlib.import_module(qual)), qual

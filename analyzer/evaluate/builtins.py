@@ -17,6 +17,7 @@ from analyzer.evaluate.values import (
     BoundMethod,
     BuiltinClass,
     ClassValue,
+    ExternalModule,
     FunctionValue,
     Instance,
     Intrinsic,
@@ -75,8 +76,7 @@ def python_builtins(ev) -> dict:
         obj, types = args
         if isinstance(obj, Unknown):
             return Unknown(obj.reason, obj.span)
-        types = types if isinstance(types, tuple) else (types,)
-        return any(check_instance(ev, obj, t) for t in types)
+        return instance_of_any(ev, obj, types, span)
 
     def b_issubclass(ev, args, kwargs, span):
         cls, types = args
@@ -225,6 +225,9 @@ def python_builtins(ev) -> dict:
         x = args[0]
         if _plain(x):
             return dir(x)
+        listed = ev.externals.module_dirs.get(x.qualname) if isinstance(x, ExternalModule) else None
+        if listed is not None:  # a modeled module whose names rules/externals.yaml lists
+            return list(listed)
         names = set()
         if isinstance(x, ModuleObj):
             names |= set(x.attrs) | set(x.params) | set(x.buffers) | set(x.modules)
@@ -291,14 +294,25 @@ PY_TYPES = {"int": (int,), "float": (float,), "str": (str,), "bool": (bool,), "l
             "dict": (dict,), "set": (set,), "frozenset": (frozenset,)}
 
 
+def instance_of_any(ev, obj, types, span):
+    """``isinstance(obj, types)``: True, False, or an ``Unknown`` when no class matches for sure and
+    one of them cannot be told (a class the analyzer does not model never counts as False)."""
+    doubt = None
+    for t in types if isinstance(types, tuple) else (types,):
+        verdict = instance_of_any(ev, obj, t, span) if isinstance(t, tuple) else check_instance(ev, obj, t)
+        if isinstance(verdict, Unknown):
+            doubt = doubt or Unknown(verdict.reason, span)
+        elif verdict:
+            return True
+    return doubt if doubt is not None else False
+
+
 def check_instance(ev, obj, t) -> bool:
     if isinstance(obj, enum_model.EnumMember):
         if isinstance(t, Intrinsic) and t.name in PY_TYPES:
             return obj.mixin is not None and PY_TYPES[t.name][0] is obj.mixin
         return isinstance(t, (ClassValue, BuiltinClass)) and ev.issubclass(obj.cls, t)
     if isinstance(t, Intrinsic) and t.name in PY_TYPES:
-        if t.name == "int" and isinstance(obj, bool):
-            return False
         if t.name == "dict" and isinstance(obj, Instance) and obj.storage is not None:
             return True
         return isinstance(obj, PY_TYPES[t.name])
@@ -313,14 +327,52 @@ def check_instance(ev, obj, t) -> bool:
         if isinstance(obj, (ModuleObj, Instance)):
             return ev.issubclass(obj.cls, t)
         return False
+    if isinstance(obj, Intrinsic) and (obj.name in PY_TYPES or obj.name == "functools.partial") \
+            and isinstance(t, (stdlib_modules.ValueKind, stdlib_modules.AbstractClass)):
+        return t.qualname == "collections.abc.Callable" or t.qualname == "collections.abc.Hashable"  # a class
     if isinstance(t, stdlib_modules.AbstractClass):
+        if t.qualname.startswith("numbers."):
+            return number_instance(obj, t.name)
         return abc_instance(ev, obj, t.name)
-    if t is None or isinstance(t, Unknown):
-        return False
-    return False
+    if isinstance(t, stdlib_modules.ValueKind):
+        if t.qualname == "types.MethodType":
+            return isinstance(obj, BoundMethod) if not isinstance(obj, Intrinsic) else Unknown(
+                f"isinstance of {obj.name} against types.MethodType is not modeled", None)
+        if isinstance(obj, Intrinsic):  # a modeled package's function: Python source or builtin, not said
+            return Unknown(f"isinstance of {obj.name} against types.FunctionType is not modeled", None)
+        return isinstance(obj, FunctionValue)
+    if isinstance(t, Intrinsic) and t.name == "type":
+        if isinstance(obj, (ClassValue, BuiltinClass, stdlib_modules.AbstractClass)):
+            return True
+        if isinstance(obj, Intrinsic):  # a builtin type (int, functools.partial...) or a function
+            if obj.name in PY_TYPES or obj.name == "functools.partial":
+                return True
+            return Unknown(f"isinstance of {obj.name} against type is not modeled", None)
+        if _plain(obj):
+            return isinstance(obj, type)
+        if isinstance(obj, (ModuleObj, Instance, FunctionValue, PartialValue, BoundMethod, Tensor)):
+            return False
+        return Unknown(f"isinstance of a {type_name(obj)} against type is not modeled", None)
+    if isinstance(t, Intrinsic) and t.name == "functools.partial":
+        return isinstance(obj, PartialValue)
+    if isinstance(t, Unknown):
+        return Unknown(t.reason, t.span)
+    return Unknown(f"isinstance against a {type_name(t)} is not modeled", None)
 
 
 _ABC_DUNDERS = {"Iterable": "__iter__", "Sized": "__len__", "Container": "__contains__", "Callable": "__call__"}
+
+
+def number_instance(obj, name: str):
+    """``isinstance(obj, numbers.NAME)``, by what the modelled value is."""
+    kind = stdlib_modules.NUMBER_KINDS[name]
+    if isinstance(obj, enum_model.EnumMember):
+        return obj.mixin is not None and issubclass(obj.mixin, kind)
+    if _plain(obj):
+        return isinstance(obj, kind)
+    if isinstance(obj, (ModuleObj, Instance, Tensor, FunctionValue, PartialValue, BoundMethod, ClassValue, BuiltinClass)):
+        return False
+    return Unknown(f"isinstance of a {type_name(obj)} against numbers.{name} is not modeled", None)
 
 
 def abc_instance(ev, obj, name: str):
@@ -340,4 +392,6 @@ def abc_instance(ev, obj, name: str):
         return True
     if isinstance(obj, (Instance, ModuleObj)):
         return False  # an analyzed class is a Sequence or Mapping only by inheriting one (read as a base)
+    if isinstance(obj, (ClassValue, BuiltinClass, FunctionValue, PartialValue, BoundMethod)):
+        return name == "Hashable"  # a class or a function (Callable is answered above) is no container
     return Unknown(f"isinstance of a {type_name(obj)} against collections.abc.{name} is not modeled", None)

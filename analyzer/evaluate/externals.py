@@ -20,6 +20,7 @@ class Externals:
     classes: dict[str, BuiltinClass] = field(default_factory=dict)
     fallbacks: dict[str, dict] = field(default_factory=dict)
     environment_probes: tuple[str, ...] = ()
+    module_dirs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # what dir() of a modeled module gives
     _probe_cache: dict = field(default_factory=dict)
 
     def is_environment_probe(self, qualname: str) -> bool:
@@ -55,6 +56,10 @@ def load_externals(path: Path | None = None) -> Externals:
     if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
         raise bad("'environment_probes' must be a list of qualified-name patterns")
     ext = Externals(tuple(pkgs), environment_probes=tuple(probes))
+    for qual, names in (data.get("module_dirs") or {}).items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise bad(f"module_dirs.{qual}: expected a list of names")
+        ext.module_dirs[qual] = tuple(names)
     for qual, spec in (data.get("classes") or {}).items():
         if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
             raise bad(f"classes.{qual}: 'kind' must be one of {sorted(KINDS)}")

@@ -10,7 +10,7 @@ import operator
 from analyzer.evaluate import parametrize, torch_ops
 from analyzer.evaluate.core import _ClassMap
 from analyzer.evaluate.numpy_plain import numpy_attr
-from analyzer.evaluate.stdlib import _deepcopy, _math_fn, _partial
+from analyzer.evaluate.stdlib import _cast, _deepcopy, _math_fn, _partial, _reduce
 from analyzer.evaluate.torch_functions import (
     DTYPE_NAMES,
     TORCH_SUBMODULES,
@@ -60,6 +60,9 @@ def external_attr(ev, modname: str, name: str, span):
         return nn_class(ev, name, rule)
     if modname in ("torch.nn.parameter",) and name == "Parameter":
         return Intrinsic("torch.nn.Parameter", _param)
+    if (modname, name) in (("torch.jit", "is_scripting"), ("torch.jit", "is_tracing")):
+        # a constructor runs eagerly (as on the meta device): never under TorchScript or a trace
+        return Intrinsic(qual, lambda ev, a, k, s: False)
     if modname == "torch.nn.init":
         return _identity_first(qual)
     if modname == "torch.nn.functional":
@@ -81,6 +84,8 @@ def external_attr(ev, modname: str, name: str, span):
     if modname == "functools":
         if name == "partial":
             return Intrinsic("functools.partial", _partial)
+        if name == "reduce":
+            return Intrinsic("functools.reduce", _reduce)
         if name in ("wraps", "lru_cache", "cache"):
             return Intrinsic(qual, lambda ev, a, k, s: _identity_first("decorator"))
     if modname == "enum":
@@ -98,6 +103,15 @@ def external_attr(ev, modname: str, name: str, span):
     if modname == "collections.abc":
         if name in stdlib_modules.ABC_KINDS:
             return stdlib_modules.AbstractClass(name)
+    if modname in ("typing", "typing_extensions"):
+        if name in stdlib_modules.ABC_KINDS:  # typing.Sequence in isinstance is collections.abc.Sequence
+            return stdlib_modules.AbstractClass(name)
+        if name == "cast":
+            return Intrinsic(qual, _cast)
+    if modname == "numbers" and name in stdlib_modules.NUMBER_KINDS:
+        return stdlib_modules.AbstractClass(name, "numbers")
+    if modname == "types":
+        return stdlib_modules.types_attr(name, span)
     if modname == "copy" and name in ("deepcopy", "copy"):
         return Intrinsic(qual, _deepcopy)
     if modname == "warnings" and name == "warn":
@@ -135,3 +149,4 @@ def fallback_value(ev, qual, spec, span):
                 mapping[key] = Unknown(f"'{target}' (from the ACT2FN fallback) has no source here", span, True)
         return _ClassMap(mapping)
     return Unknown(f"fallback kind {spec.get('kind')!r} for '{qual}' is not usable here", span)
+

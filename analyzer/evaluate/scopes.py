@@ -7,6 +7,7 @@ from __future__ import annotations
 from analyzer.diagnostics import Diagnostic, SourceSpan
 from analyzer.evaluate.core import _MISSING, BudgetExceeded, EvalRaise, Frame
 from analyzer.evaluate.modeled import external_attr, fallback_value
+from analyzer.evaluate.star_imports import candidates as star_candidates
 from analyzer.evaluate.values import (
     ClassValue,
     ExternalModule,
@@ -25,7 +26,7 @@ class _ModuleScope(dict):
         self.file = file
         self.own: dict = {}
 
-    def __contains__(self, name):
+    def __contains__(self, name):  # names bound by a star import are found by global_get
         return dict.__contains__(self, name) or bool(self.file.facts().bindings.get(name))
 
     def __getitem__(self, name):
@@ -139,8 +140,14 @@ class ScopesMixin:
         if name == "__name__":
             return file.module
         facts = file.facts()
-        bindings = facts.bindings.get(name)
+        bindings = facts.bindings.get(name) or []
+        doubt = None
+        if facts.stars:
+            bindings, doubt = star_candidates(self, file, name, bindings)
         if not bindings:
+            if doubt is not None:
+                value = self._globals[key] = Unknown(doubt.reason, span, True)
+                return value
             if missing_ok:
                 return _MISSING
             raise EvalRaise("W102", f"name '{name}' is not defined", span, "NameError")
@@ -164,6 +171,8 @@ class ScopesMixin:
             return self.class_value(file, name)
         if binding.kind in ("import", "from"):
             return self.import_value(file, binding.module, binding.attr, bspan)
+        if binding.kind == "star":  # ``from module import *`` that binds the name (star_imports.py)
+            return self.import_value(file, binding.module, name, bspan)
         try:
             if binding.kind == "def":
                 return self.function_value(file, name, binding, None)

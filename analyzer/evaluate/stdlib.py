@@ -54,7 +54,37 @@ def _math_fn(name, fn):
 def _partial(ev, args, kwargs, span):
     if not args:
         raise _err("W104", "partial() needs a callable", span, "TypeError")
-    return PartialValue(args[0], args[1:], kwargs)
+    func, pre, kw = args[0], list(args[1:]), kwargs
+    if isinstance(func, PartialValue):  # a partial of a partial is flattened, as functools does
+        func, pre, kw = func.func, [*func.args, *pre], {**func.kwargs, **kwargs}
+    return PartialValue(func, pre, kw)
+
+
+def _reduce(ev, args, kwargs, span):
+    """``functools.reduce(function, iterable[, initial])``: the function called on the analyzed
+    values, left to right, as functools does."""
+    if kwargs or not 2 <= len(args) <= 3:
+        raise _err("W104", "reduce() takes 2 or 3 positional arguments", span, "TypeError")
+    items = list(ev.iterate(args[1], span))
+    ev.charge(len(items), span)
+    if len(args) == 3:
+        acc = args[2]
+    elif items:
+        acc = items.pop(0)
+    else:
+        raise _err("W104", "reduce() of empty iterable with no initial value", span, "TypeError")
+    for x in items:
+        acc = ev.call(args[0], [acc, x], {}, span)
+    return acc
+
+
+def _cast(ev, args, kwargs, span):
+    """``typing.cast(typ, val)``: ``val``, unchanged."""
+    bound = dict(zip(("typ", "val"), args))
+    bound.update(kwargs)
+    if len(args) > 2 or set(bound) != {"typ", "val"}:
+        raise _err("W104", "cast() takes the arguments typ and val", span, "TypeError")
+    return bound["val"]
 
 
 def _deepcopy(ev, args, kwargs, span):

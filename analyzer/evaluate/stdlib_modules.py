@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import re
 
 import libcst as cst
@@ -263,8 +264,32 @@ ABC_KINDS = {
 
 
 class AbstractClass:
-    """``collections.abc.NAME`` in an ``isinstance`` check."""
+    """``collections.abc.NAME`` (or ``numbers.NAME``) in an ``isinstance`` check."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, module: str = "collections.abc"):
         self.name = name
-        self.qualname = f"collections.abc.{name}"
+        self.qualname = f"{module}.{name}"
+
+
+# numbers' abstract classes: a plain value is checked by Python itself; an analyzed object, a
+# tensor or a function is none of them (none registers with numbers)
+NUMBER_KINDS = {"Number": numbers.Number, "Complex": numbers.Complex, "Real": numbers.Real,
+                "Rational": numbers.Rational, "Integral": numbers.Integral}
+
+
+# ---------------------------------------------------------------------------------- types
+class ValueKind:
+    """``types.FunctionType`` (``LambdaType``) or ``types.MethodType`` in an ``isinstance`` check:
+    the kind of value the analyzer models a Python function (a bound method) as."""
+
+    def __init__(self, qualname: str):
+        self.qualname = qualname
+        self.name = qualname.rpartition(".")[2]
+
+
+def types_attr(name: str, span):
+    if name in ("FunctionType", "LambdaType"):
+        return ValueKind("types.FunctionType")
+    if name == "MethodType":
+        return ValueKind("types.MethodType")
+    return Unknown(f"'types.{name}' is not modeled", span, True)

@@ -53,6 +53,8 @@ def _torch_fn(name):
             known = isinstance(n, int) and isinstance(m, int)
             t = Tensor((n, m) if known else None, torch_ops.dtype_of(kwargs.get("dtype"), "float32"))
             return tensor_values.attach(t, "eye", n, m) if known else t
+        if name == "unique":
+            return _unique(args, kwargs, span)
         joined = _joins(name, args, kwargs)
         if joined is not None:
             return joined
@@ -187,3 +189,29 @@ def _one_hot(ev, args, kwargs, span):
 
 def _identity_first(name):
     return Intrinsic(name, lambda ev, args, kwargs, span: args[0] if args else None)
+
+
+def _unique(args, kwargs, span):
+    """``torch.unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None)`` of a
+    tensor whose values are known: its shape depends on them, so they are computed (numpy.unique,
+    sorted as torch sorts on the CPU)."""
+    names = ("input", "sorted", "return_inverse", "return_counts", "dim")
+    bound = dict(zip(names, args))
+    bound.update(kwargs)
+    t = bound.get("input")
+    if len(args) > len(names) or set(bound) - set(names) or not isinstance(t, Tensor):
+        return Unknown("torch.unique of an unknown tensor or with unknown arguments", span)
+    if bound.get("dim") is not None:
+        return Unknown("torch.unique(dim=...) is not modeled", span)
+    v = tensor_values.value(t)
+    if v is None:
+        return Unknown(f"torch.unique of a tensor whose values are unknown ({tensor_values.why_no_value(t)})", span)
+    import numpy as np
+
+    uniq, inverse, counts = np.unique(v.reshape(-1), return_inverse=True, return_counts=True)
+    out = [tensor_values.attach(Tensor((len(uniq),), t.dtype), "data", uniq.tolist())]
+    if bound.get("return_inverse"):
+        out.append(tensor_values.attach(Tensor(tuple(t.shape), "int64"), "data", inverse.reshape(v.shape).tolist()))
+    if bound.get("return_counts"):
+        out.append(tensor_values.attach(Tensor((len(uniq),), "int64"), "data", counts.tolist()))
+    return out[0] if len(out) == 1 else tuple(out)

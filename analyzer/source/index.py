@@ -22,7 +22,7 @@ from analyzer.source.hub import blobs_dir
 class Binding:
     """Where a top-level (or class-level) name is bound."""
 
-    kind: str  # "class" | "def" | "assign" | "import" | "from"
+    kind: str  # "class" | "def" | "assign" | "import" | "from" | "star" (``from module import *``)
     start: int  # first line (decorators included)
     end: int
     conditional: bool = False
@@ -47,6 +47,9 @@ class ModuleFacts:
     # (start, end) lines -> the ``ast`` statements on those lines (absolute line numbers); the
     # evaluator's parse guard and the span positions reuse them instead of parsing again
     statements: dict[tuple[int, int], list] = field(default_factory=dict)
+    # the module's ``from module import *`` statements (kind "star"), in source order: each binds
+    # the names the module exports, found only when a name is looked up
+    stars: list[Binding] = field(default_factory=list)
 
 
 def _binding_row(b: Binding) -> list:
@@ -67,6 +70,7 @@ def facts_to_json(facts: ModuleFacts) -> dict:
         "bindings": {name: [_binding_row(b) for b in bs] for name, bs in facts.bindings.items()},
         "classes": {name: [c.start, c.end, c.bases_src, {m: _binding_row(b) for m, b in c.members.items()}]
                     for name, c in facts.classes.items()},
+        "stars": [_binding_row(b) for b in facts.stars],
     }
 
 
@@ -78,7 +82,10 @@ def facts_from_json(data: dict) -> ModuleFacts:
         if type(start) is not int or type(end) is not int or not all(isinstance(b, str) for b in bases):
             raise ValueError("bad class")
         classes[name] = ClassFacts(name, start, end, list(bases), {m: _binding(r) for m, r in members.items()})
-    return ModuleFacts(bindings, classes)
+    stars = [_binding(r) for r in data["stars"]]
+    if not all(b.kind == "star" and b.module for b in stars):
+        raise ValueError("bad star import")
+    return ModuleFacts(bindings, classes, stars=stars)
 
 
 def _bind_target_names(target: ast.AST, out: list[str]) -> None:
@@ -92,7 +99,9 @@ def _bind_target_names(target: ast.AST, out: list[str]) -> None:
 
 
 def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool,
-                      nodes: dict) -> None:
+                      nodes: dict, stars: list | None = None) -> None:
+    """Index ``stmts``; ``stars`` collects the ``from module import *`` statements (module level
+    only: a class body cannot hold one)."""
     for st in stmts:
         start = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
         end = st.end_lineno or st.lineno
@@ -101,7 +110,7 @@ def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, 
             bindings.setdefault(st.name, []).append(Binding("class", start, end, conditional))
             cf = ClassFacts(st.name, start, end, [ast.unparse(b) for b in st.bases])
             member_bindings: dict[str, list[Binding]] = {}
-            _index_statements(st.body, member_bindings, {}, False, nodes)
+            _index_statements(st.body, member_bindings, {}, False, nodes, None)
             cf.members = {k: v[-1] for k, v in member_bindings.items()}
             classes[st.name] = cf
         elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -128,21 +137,23 @@ def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, 
             mod = "." * st.level + (st.module or "")
             for alias in st.names:
                 if alias.name == "*":
+                    if stars is not None:
+                        stars.append(Binding("star", start, end, conditional, module=mod))
                     continue
                 bindings.setdefault(alias.asname or alias.name, []).append(
                     Binding("from", start, end, conditional, module=mod, attr=alias.name)
                 )
         elif isinstance(st, ast.If):
-            _index_statements(st.body, bindings, classes, True, nodes)
-            _index_statements(st.orelse, bindings, classes, True, nodes)
+            _index_statements(st.body, bindings, classes, True, nodes, stars)
+            _index_statements(st.orelse, bindings, classes, True, nodes, stars)
         elif isinstance(st, ast.Try):
-            _index_statements(st.body, bindings, classes, True, nodes)
+            _index_statements(st.body, bindings, classes, True, nodes, stars)
             for h in st.handlers:
-                _index_statements(h.body, bindings, classes, True, nodes)
-            _index_statements(st.orelse, bindings, classes, True, nodes)
-            _index_statements(st.finalbody, bindings, classes, conditional, nodes)
+                _index_statements(h.body, bindings, classes, True, nodes, stars)
+            _index_statements(st.orelse, bindings, classes, True, nodes, stars)
+            _index_statements(st.finalbody, bindings, classes, conditional, nodes, stars)
         elif isinstance(st, ast.With):
-            _index_statements(st.body, bindings, classes, conditional, nodes)
+            _index_statements(st.body, bindings, classes, conditional, nodes, stars)
 
 
 def index_module(text: str, display: str) -> ModuleFacts:
@@ -161,8 +172,9 @@ def index_module(text: str, display: str) -> ModuleFacts:
     bindings: dict[str, list[Binding]] = {}
     classes: dict[str, ClassFacts] = {}
     nodes: dict = {}
-    _index_statements(tree.body, bindings, classes, False, nodes)
-    return ModuleFacts(bindings, classes, nodes)
+    stars: list[Binding] = []
+    _index_statements(tree.body, bindings, classes, False, nodes, stars)
+    return ModuleFacts(bindings, classes, nodes, stars)
 
 
 class SourceFile:
