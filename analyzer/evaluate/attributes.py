@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from analyzer.evaluate import dataclass_model, enum_model, hf_methods, skipped, stdlib_modules, tensor_values, torch_ops
+from analyzer.evaluate import dataclass_model, enum_model, function_model, hf_methods, skipped, stdlib_modules, tensor_values, torch_ops
 from analyzer.evaluate.configs import _config_class_info, _to_attrdict
 from analyzer.evaluate.construction import builtin_init
 from analyzer.evaluate.core import _PLAIN_TYPES, _ClassMap, _err
@@ -233,8 +233,11 @@ def get_attribute(ev, obj, name, span):
 
         return Intrinsic(f"Tensor.{name}", tmethod)
     if isinstance(obj, FunctionValue):
-        if name == "__name__":
-            return obj.name
+        value = function_model.function_attr(ev, obj, name, span)
+        if value is not MISSING:
+            return value
+    if isinstance(obj, BoundMethod):
+        return function_model.bound_method_attr(ev, obj, name, span)
     if isinstance(obj, enum_model.EnumMember):
         return enum_model.member_attr(ev, obj, name, span)
     if isinstance(obj, dataclass_model.FieldInfo) and name == "name":
@@ -353,6 +356,9 @@ def set_attribute(ev, obj, name, value, span):
         obj.ns[name] = value
         ev._lookup_cache.clear()
         ev.class_info.clear()
+        return
+    if isinstance(obj, FunctionValue):
+        function_model.set_function_attr(ev, obj, name, value, span)
         return
     if isinstance(obj, Tensor):
         return  # e.g. p.requires_grad = False or a marker attribute: no effect on structure
