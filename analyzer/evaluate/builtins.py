@@ -7,7 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from analyzer.evaluate.configs import dict_from_args
-from analyzer.evaluate import enum_model, function_model, stdlib_modules, tensor_values
+from analyzer.evaluate import enum_model, function_model, module_views, stdlib_modules, tensor_values
 from analyzer.evaluate.core import _err, _err_raise, _Iter, _plain
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import container_items
@@ -54,6 +54,8 @@ def python_builtins(ev) -> dict:
             return len(container_items(ev, x)) if _container_of(ev, x) else _err_raise("W104", "len() of a module", span)
         if isinstance(x, Instance) and x.storage is not None:
             return len(x.storage)
+        if isinstance(x, module_views.ChildModules):
+            return len(x.obj.modules)
         if isinstance(x, Tensor):
             if x.shape:
                 return x.shape[0]
