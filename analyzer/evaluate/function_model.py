@@ -100,11 +100,15 @@ def _function_type(ev, args, kwargs, span):
             return Unknown(f"types.FunctionType of an unknown code object ({code.reason})", span, True)
         return Unknown(f"types.FunctionType of a {type_name(code)} as code is not modeled", span, True)
     fn = code.fn
+    defaults, kw_defaults = _has_defaults(fn)
+    if kw_defaults:  # a new function never has the old one's __kwdefaults__ until they are assigned back
+        return Unknown(f"types.FunctionType of {fn.name}, which has keyword-only defaults, is not modeled", span, True)
     for key, part in (("globals", "__globals__"), ("argdefs", "__defaults__"), ("closure", "__closure__")):
         v = bound.get(key)
-        if key == "globals" or v is not None:
-            if not (isinstance(v, FunctionPart) and v.part == part and _same_code(v.fn, fn)):
-                return Unknown(f"types.FunctionType with {key} other than those of {fn.name} is not modeled", span, True)
+        if v is None and (key == "argdefs" and not defaults or key == "closure" and fn.closure is None):
+            continue  # nothing to carry over
+        if not (isinstance(v, FunctionPart) and v.part == part and _same_code(v.fn, fn)):
+            return Unknown(f"types.FunctionType with {key} other than those of {fn.name} is not modeled", span, True)
     copy = fn.copy("function")
     name = bound.get("name")
     if name is not None:
@@ -115,6 +119,15 @@ def _function_type(ev, args, kwargs, span):
     return copy
 
 
+def _has_defaults(fn: FunctionValue) -> tuple[bool, bool]:
+    """(has positional defaults, has keyword-only defaults)."""
+    params = getattr(fn.node, "params", None)
+    if params is None:
+        return False, False
+    positional = list(params.posonly_params) + list(params.params)
+    return any(p.default is not None for p in positional), any(p.default is not None for p in params.kwonly_params)
+
+
 def _update_wrapper(ev, args, kwargs, span):
     """functools.update_wrapper(wrapper, wrapped, assigned=WRAPPER_ASSIGNMENTS, updated=('__dict__',))."""
     names = ("wrapper", "wrapped", "assigned", "updated")
@@ -123,6 +136,8 @@ def _update_wrapper(ev, args, kwargs, span):
     wrapper, wrapped = bound.get("wrapper"), bound.get("wrapped")
     assigned = bound.get("assigned", WRAPPER_ASSIGNMENTS)
     updated = bound.get("updated", ("__dict__",))
+    if isinstance(wrapper, Unknown):
+        return Unknown(wrapper.reason, wrapper.span or span, True)
     if not isinstance(wrapper, FunctionValue):
         return Unknown(f"functools.update_wrapper of a {type_name(wrapper)} wrapper is not modeled", span, True)
     if not (isinstance(assigned, (tuple, list)) and all(type(a) is str for a in assigned)
