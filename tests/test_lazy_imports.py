@@ -86,3 +86,38 @@ def test_function_copy_without_its_defaults_is_unknown(pkg):
     assert static.partial
     assert any("types.FunctionType with argdefs other than those of helper" in d.message for d in static.diagnostics)
     assert static.tree.by_name()["b"].partial and static.tree.by_name()["b"].params.get("weight") is None
+
+
+MODEL_DTYPE = """
+    import torch
+    import torch.nn as nn
+    from transformers import PretrainedConfig, PreTrainedModel
+
+
+    class Cfg(PretrainedConfig):
+        model_type = "dtype-probe"
+
+        def __init__(self, d=4, **kwargs):
+            self.d = d
+            super().__init__(**kwargs)
+
+
+    class Net(PreTrainedModel):
+        config_class = Cfg
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.steps = nn.Parameter(torch.zeros(3, dtype=torch.int64), requires_grad=False)
+            self.register_buffer("only_ints", torch.zeros(1, dtype=self.dtype))  # no float yet: the last dtype
+            self.proj = nn.Linear(config.d, config.d)
+            self.register_buffer("floats", torch.zeros(config.d, dtype=self.dtype))  # the first floating one
+"""
+
+
+def test_pretrained_model_dtype(pkg):
+    src = pkg({"m.py": MODEL_DTYPE}, {"d": 4})
+    static = analyze(src, root="m:Net")
+    assert not static.partial, [d.format() for d in static.diagnostics]
+    assert differences(static.tree, dump_runtime(src, root="m:Net")) == []
+    root = static.tree.by_name()[""]
+    assert root.buffers["only_ints"].dtype == "int64" and root.buffers["floats"].dtype == "float32"

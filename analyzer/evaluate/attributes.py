@@ -108,8 +108,8 @@ def get_attribute(ev, obj, name, span):
         for c in ev.mro(obj.cls):
             if isinstance(c, BuiltinClass) and c.kind == "hf_model" and name in c.options.get("neutral_methods", ()):
                 return Intrinsic(name, lambda ev, a, k, s: None)
-        if name == "device" and _kind(ev, obj.cls) == "hf_model":
-            return hf_methods.device(ev, obj, span)
+        if name in ("device", "dtype") and _kind(ev, obj.cls) == "hf_model":
+            return (hf_methods.device if name == "device" else hf_methods.dtype)(ev, obj, span)
         m = module_method(ev, obj, name, span)
         if m is not None:
             return m

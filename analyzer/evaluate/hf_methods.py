@@ -19,6 +19,8 @@ that shape the tree, as transformers 4.46.3 defines them:
   otherwise ``sdpa`` when the class supports it (torch's SDPA is taken as available) and does not
   set ``use_bettertransformer``; ``_check_and_enable_flash_attn_2``: raises without
   ``_supports_flash_attn_2``, else ``flash_attention_2`` (flash-attn taken as installed);
+* ``PreTrainedModel.dtype``: its first floating-point parameter's dtype, else its last parameter's
+  (no parameter yet: unknown);
 * ``PreTrainedModel.device``: its first parameter's device (``meta``: every tensor here is); a model
   with no parameter yet has an unknown device.
 
@@ -237,6 +239,26 @@ def device(ev, obj: ModuleObj, span):
             return "meta"
         stack.extend(c for c in m.modules.values() if isinstance(c, ModuleObj))
     return Unknown("the device of a model that has no parameter yet", span)
+
+
+def dtype(ev, obj: ModuleObj, span):
+    """``model.dtype`` (get_parameter_dtype): its first floating-point parameter's dtype (own, then
+    the children's, in registration order), else its last parameter's; unknown with none yet."""
+    last = None
+    stack = [obj]
+    while stack:
+        m = stack.pop()
+        for p in m.params.values():
+            if p is not None:
+                if p.dtype is None:
+                    return Unknown("the dtype of a parameter of unknown dtype", span)
+                if p.dtype.startswith(("float", "bfloat")):
+                    return DType(p.dtype)
+                last = p.dtype
+        stack.extend(reversed([c for c in m.modules.values() if isinstance(c, ModuleObj)]))
+    if last is not None:
+        return DType(last)
+    return Unknown("the dtype of a model that has no parameter yet", span)
 
 
 METHODS = {
