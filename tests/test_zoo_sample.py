@@ -44,7 +44,7 @@ TRANSFORMERS_SAMPLE = [
     "seamless_m4t",
     # vision
     "vit", "deit", "beit", "dinov2", "swin", "swinv2", "convnext", "resnet", "mobilenet_v2", "segformer",
-    "levit", "efficientformer", "yolos", "sam", "bit",
+    "levit", "efficientformer", "yolos", "sam", "bit", "rt_detr", "mask2former",
     # multimodal
     "clip", "siglip", "blip", "blip-2", "owlvit", "idefics2", "pixtral",
     # audio
@@ -78,6 +78,13 @@ EXPECTED_EXACT = {
         "nezha",  # torch.nn.functional.one_hot (analyzer/evaluate/torch_functions.py)
         "bit",  # torch.Tensor(np.linspace(...)).split(depths) (analyzer/evaluate/numpy_plain.py)
         "efficientformer",  # list.append / `in dict` no longer cost the container's size (a 49x49 loop)
+        # sub-models by name: importlib.import_module through _LazyAutoMapping, auto_class_update's
+        # copy_func + classmethod(), AutoModel = auto_class_update(AutoModel) (analyzer/evaluate/importlib_model.py,
+        # function_model.py, scopes.py)
+        "blip-2", "fuyu", "idefics2",
+        # load_backbone: BackboneConfigMixin's properties with setters, PretrainedConfig.from_dict and
+        # num_labels, module._modules[name] = ... (classes.py, hf_methods.py, module_views.py); np.log2
+        "rt_detr", "mask2former",
     },
     "timm": {  # timm.layers read from its installed source
         "gernet_l",  # `from .evo_norm import *` binds EvoNorm2dB0 (analyzer/evaluate/star_imports.py)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from analyzer.evaluate import dataclass_model, enum_model, hf_methods, skipped, stdlib_modules, tensor_values, torch_ops
+from analyzer.evaluate import dataclass_model, enum_model, function_model, hf_methods, module_views, skipped, stdlib_modules, tensor_values, torch_ops
 from analyzer.evaluate.configs import _config_class_info, _to_attrdict
 from analyzer.evaluate.construction import builtin_init
 from analyzer.evaluate.core import _PLAIN_TYPES, _ClassMap, _err
@@ -108,8 +108,8 @@ def get_attribute(ev, obj, name, span):
         for c in ev.mro(obj.cls):
             if isinstance(c, BuiltinClass) and c.kind == "hf_model" and name in c.options.get("neutral_methods", ()):
                 return Intrinsic(name, lambda ev, a, k, s: None)
-        if name == "device" and _kind(ev, obj.cls) == "hf_model":
-            return hf_methods.device(ev, obj, span)
+        if name in ("device", "dtype") and _kind(ev, obj.cls) == "hf_model":
+            return (hf_methods.device if name == "device" else hf_methods.dtype)(ev, obj, span)
         m = module_method(ev, obj, name, span)
         if m is not None:
             return m
@@ -117,6 +117,8 @@ def get_attribute(ev, obj, name, span):
             return obj.cls
         if name == "training":
             return True
+        if name == "_modules":
+            return module_views.ChildModules(obj)
         m = _object_method(ev, obj, name)
         if m is not None:
             return m
@@ -233,8 +235,13 @@ def get_attribute(ev, obj, name, span):
 
         return Intrinsic(f"Tensor.{name}", tmethod)
     if isinstance(obj, FunctionValue):
-        if name == "__name__":
-            return obj.name
+        value = function_model.function_attr(ev, obj, name, span)
+        if value is not MISSING:
+            return value
+    if isinstance(obj, BoundMethod):
+        return function_model.bound_method_attr(ev, obj, name, span)
+    if isinstance(obj, module_views.ChildModules):
+        return module_views.view_attr(ev, obj, name, span)
     if isinstance(obj, enum_model.EnumMember):
         return enum_model.member_attr(ev, obj, name, span)
     if isinstance(obj, dataclass_model.FieldInfo) and name == "name":
@@ -299,6 +306,17 @@ def get_attribute(ev, obj, name, span):
     raise _err("W102", f"'{type_name(obj)}' object has no attribute '{name}'", span, "AttributeError")
 
 
+def _property_set(ev, obj, name, value, span) -> bool:
+    """``obj.name = value`` where the class defines property ``name``: its setter runs (True)."""
+    member = ev.lookup_mro(obj.cls, name)[1]
+    if type(member) is not FunctionValue or member.kind != "property":
+        return False
+    if member.setter is None:
+        raise _err("W104", f"property '{name}' of {type_name(obj)} has no setter", span, "AttributeError")
+    ev.call_function(member.setter, [value], {}, span, self_obj=obj)
+    return True
+
+
 def set_attribute(ev, obj, name, value, span):
     t = type(obj)
     if t is Unknown:
@@ -307,7 +325,8 @@ def set_attribute(ev, obj, name, value, span):
     if t is ModuleObj:
         tv = type(value)
         if tv in _PLAIN_TYPES and name not in obj.params and name not in obj.modules and name not in obj.buffers:
-            obj.attrs[name] = value  # the common case: a number, string or config value
+            if not _property_set(ev, obj, name, value, span):
+                obj.attrs[name] = value  # the common case: a number, string or config value
             return
         if tv is Tensor and value.is_param:
             obj.attrs.pop(name, None)
@@ -327,7 +346,7 @@ def set_attribute(ev, obj, name, value, span):
             obj.buffers[name] = value
         elif name in obj.params or name in obj.modules:
             raise _err("W104", f"cannot assign a {type_name(value)} to '{name}' (a parameter or module)", span, "TypeError")
-        else:
+        elif not _property_set(ev, obj, name, value, span):
             if isinstance(value, Unknown) and value.maybe_module:
                 ev.warn("W108", f"attribute '{name}' got an unknown value ({value.reason}); if it is a module, it is missing from the tree", span)
             obj.attrs[name] = value
@@ -341,6 +360,8 @@ def set_attribute(ev, obj, name, value, span):
             spec = properties.get(name)
             if spec is not None and spec.get("settable"):
                 name = spec["attr"]
+        if kind != "attrdict" and _property_set(ev, obj, name, value, span):
+            return
         if obj.tainted is not None:
             obj.tainted[1].add(name)
         if kind == "attrdict":
@@ -353,6 +374,9 @@ def set_attribute(ev, obj, name, value, span):
         obj.ns[name] = value
         ev._lookup_cache.clear()
         ev.class_info.clear()
+        return
+    if isinstance(obj, FunctionValue):
+        function_model.set_function_attr(ev, obj, name, value, span)
         return
     if isinstance(obj, Tensor):
         return  # e.g. p.requires_grad = False or a marker attribute: no effect on structure

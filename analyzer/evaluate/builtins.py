@@ -7,7 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from analyzer.evaluate.configs import dict_from_args
-from analyzer.evaluate import enum_model, stdlib_modules, tensor_values
+from analyzer.evaluate import enum_model, function_model, module_views, stdlib_modules, tensor_values
 from analyzer.evaluate.core import _err, _err_raise, _Iter, _plain
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import container_items
@@ -55,6 +55,8 @@ def python_builtins(ev) -> dict:
             return len(container_items(ev, x)) if _container_of(ev, x) else _err_raise("W104", "len() of a module", span)
         if isinstance(x, Instance) and x.storage is not None:
             return len(x.storage)
+        if isinstance(x, module_views.ChildModules):
+            return len(x.obj.modules)
         if isinstance(x, Tensor):
             if x.shape:
                 return x.shape[0]
@@ -201,6 +203,8 @@ def python_builtins(ev) -> dict:
         obj = args[0]
         if isinstance(obj, (ModuleObj, Instance)):
             return obj.cls
+        if isinstance(obj, FunctionValue) and obj.kind == "function":
+            return function_model.FUNCTION_TYPE  # types.FunctionType is type(a function), read from types.py
         return Unknown(f"type() of {type_name(obj)}", span)
 
     def b_iter(ev, args, kwargs, span):
@@ -274,7 +278,7 @@ def python_builtins(ev) -> dict:
         "any": b_anyall("any"), "all": b_anyall("all"), "min": b_minmax("min"), "max": b_minmax("max"),
         "sum": Intrinsic("sum", b_sum), "print": Intrinsic("print", b_noop), "type": Intrinsic("type", b_type),
         "iter": Intrinsic("iter", b_iter), "next": Intrinsic("next", b_next), "callable": Intrinsic("callable", b_callable),
-        "dir": Intrinsic("dir", b_dir),
+        "dir": Intrinsic("dir", b_dir), **function_model.BUILTINS,
         "int": Intrinsic("int", b_int), "float": Intrinsic("float", b_float),
         "str": plain_fn("str", str), "bool": plain_fn("bool", bool), "abs": plain_fn("abs", abs),
         "round": plain_fn("round", round), "divmod": plain_fn("divmod", divmod), "pow": plain_fn("pow", pow),

@@ -136,7 +136,12 @@ class ClassesMixin:
         """Own member of a class (not inherited); _MISSING when absent."""
         if isinstance(cls, BuiltinClass):
             attrs = cls.options.get("class_attrs", {})
-            return attrs[name] if name in attrs else hf_methods.member(cls, name)
+            if name in attrs:
+                return attrs[name]
+            member = hf_methods.member(cls, name)
+            if member is _MISSING and name in cls.options.get("source_members", ()):
+                member = self._source_member(cls, name)
+            return member
         if name in cls.ns:
             return cls.ns[name]
         binding = cls.facts.members.get(name)
@@ -154,7 +159,9 @@ class ClassesMixin:
             self.not_replayable()
         try:
             try:
-                if binding.kind == "def":
+                if binding.kind == "def" and name in cls.facts.properties:
+                    value = self._property(cls, name, cls.facts.properties[name])
+                elif binding.kind == "def":
                     value = self.function_value(cls.file, name, binding, cls)
                 else:
                     snip = self.binding_snippet(cls.file, name, binding)
@@ -187,6 +194,40 @@ class ClassesMixin:
             value = enum_model.member(self, cls, name, value)  # what EnumMeta makes of a class attribute
         cls.ns[name] = value
         return value
+
+    def _source_member(self, cls: BuiltinClass, name: str):
+        """Method or property ``name`` of a modeled class, read from the class's installed source
+        (rules/externals.yaml ``source`` + ``source_members``); _MISSING when it is not installed."""
+        cache = self.__dict__.setdefault("_source_members", {})
+        source = cls.options.get("source", cls.qualname)
+        key = (source, name)
+        if key not in cache:
+            modname, _, cname = source.rpartition(".")
+            try:
+                file = self.index.find(modname)
+            except OSError:
+                file = None
+            facts = file.facts().classes.get(cname) if file is not None else None
+            binding = facts.members.get(name) if facts is not None else None
+            if binding is None or binding.kind != "def":
+                cache[key] = _MISSING
+            else:
+                owner = self.class_value(file, cname)
+                cache[key] = (self._property(owner, name, facts.properties[name]) if name in facts.properties
+                              else self.function_value(file, name, binding, owner))
+        return cache[key]
+
+    def _property(self, cls, name: str, chain):
+        """A property built by ``@property`` then ``@name.setter`` (``.deleter``): its getter, with
+        the setter attached (a deleter changes nothing the tree shows)."""
+        fns = [self.function_value(cls.file, name, b, cls) for b in chain]
+        getter = fns[0]
+        if getter.kind != "property" or any(f.kind not in ("property_setter", "property_deleter") for f in fns[1:]):
+            return Unknown(f"property {cls.name}.{name}: this chain of accessor decorators is not modeled", None, True)
+        for f in fns[1:]:
+            if f.kind == "property_setter":
+                getter.setter = f
+        return getter
 
     def lookup_mro(self, cls, name: str, after=None):
         """(defining class, member) searching the MRO of ``cls``, optionally after class ``after``."""

@@ -99,8 +99,29 @@ def hf_config_init(ev, base, obj, kwargs, span):
     for attr, key, default in _scan_config_defaults(ev):
         value = kwargs.pop(key, default)
         ev.setattr(obj, attr, _copy.copy(value) if isinstance(value, (list, dict)) else value, span)
+    _labels(ev, obj, kwargs, span)
     for key, value in kwargs.items():
         ev.setattr(obj, key, value, span)
+
+
+def _labels(ev, obj, kwargs, span):
+    """PretrainedConfig.__init__'s labels: an ``id2label`` dict gets int keys and wins over a
+    ``num_labels`` kwarg (which is dropped); without one, ``num_labels`` (default 2) is set, through
+    the ``num_labels`` property's setter when the source has it (it builds ``id2label``)."""
+    id2label = obj.attrs.get("id2label")
+    if isinstance(id2label, Unknown):
+        kwargs.pop("num_labels", None)
+        return
+    if id2label is not None:
+        if not isinstance(id2label, dict):
+            raise _err("W106", "raises ValueError: Argument id2label should be a dictionary.", span, "ValueError")
+        kwargs.pop("num_labels", None)
+        try:
+            ev.setattr(obj, "id2label", {int(k): v for k, v in id2label.items()}, span)
+        except (TypeError, ValueError) as exc:
+            raise _err("W104", f"id2label keys: {exc}", span, type(exc).__name__) from None
+    elif "id2label" in obj.attrs:
+        ev.setattr(obj, "num_labels", kwargs.pop("num_labels", 2), span)
 
 
 def _config_class_info(ev, cls) -> tuple[dict, dict]:

@@ -110,7 +110,7 @@ class Evaluator(StatementsMixin, ExpressionsMixin, CallsMixin, ClassesMixin, Sco
         self.frames: list[Frame] = []
         self._module_values: dict[str, object] = {}
         self._globals: dict[tuple[str, str], object] = {}
-        self._globals_busy: set = set()
+        self._globals_busy: dict = {}  # (module, name[, line]) -> the binding being evaluated
         self._classes: dict[tuple[str, str], ClassValue] = {}
         self.used_fallbacks: set[str] = set()
         self.chosen_attn: str | None = None

@@ -4,6 +4,10 @@ that shape the tree, as transformers 4.46.3 defines them:
 * ``PretrainedConfig.to_dict()``: a deep copy of the config's attributes (its ``__dict__``) with
   ``model_type`` added, ``_auto_class``, ``_commit_hash`` and ``_attn_implementation_internal``
   removed, nested configs as dicts, a ``torch_dtype`` as its name;
+* ``PretrainedConfig.from_dict(config_dict, **kwargs)``: ``attn_implementation`` (popped from the
+  kwargs, else None) written into ``config_dict``, ``cls(**config_dict)``, ``pruned_heads`` keys as
+  ints, then each kwarg the config has set on it (a dict for a nested config as that config's class);
+  ``(config, unused kwargs)`` with ``return_unused_kwargs``;
 * ``PreTrainedModel._from_config(config, **kwargs)``: a deep copy of the config, the requested
   ``attn_implementation`` set on it, ``_autoset_attn_implementation`` unless already autoset, then
   ``cls(config, **kwargs)``;
@@ -15,6 +19,8 @@ that shape the tree, as transformers 4.46.3 defines them:
   otherwise ``sdpa`` when the class supports it (torch's SDPA is taken as available) and does not
   set ``use_bettertransformer``; ``_check_and_enable_flash_attn_2``: raises without
   ``_supports_flash_attn_2``, else ``flash_attention_2`` (flash-attn taken as installed);
+* ``PreTrainedModel.dtype``: its first floating-point parameter's dtype, else its last parameter's
+  (no parameter yet: unknown);
 * ``PreTrainedModel.device``: its first parameter's device (``meta``: every tensor here is); a model
   with no parameter yet has an unknown device.
 
@@ -88,6 +94,52 @@ def _to_dict(ev, args, kwargs, span):
         out["quantization_config"] = Unknown("to_dict() of a quantization_config is not modeled", span)
     _dtype_to_str(out)
     return out
+
+
+def _config_from_dict(ev, args, kwargs, span):
+    """``PretrainedConfig.from_dict(config_dict, **kwargs)`` (a classmethod), as 4.46.3 runs it."""
+    if len(args) != 2:
+        raise _err("W104", "from_dict() takes a config dict", span, "TypeError")
+    cls, config_dict = args
+    if isinstance(config_dict, Unknown):
+        return Unknown(f"from_dict() of an unknown dict: {config_dict.reason}", span, True)
+    if not isinstance(config_dict, dict):
+        raise _err("W104", f"from_dict() of a {type(config_dict).__name__}", span, "TypeError")
+    kwargs = dict(kwargs)
+    return_unused = kwargs.pop("return_unused_kwargs", False)
+    kwargs.pop("_from_auto", None)
+    kwargs.pop("_from_pipeline", None)
+    if "_commit_hash" in kwargs and "_commit_hash" in config_dict:
+        kwargs["_commit_hash"] = config_dict["_commit_hash"]
+    ev.note_write(config_dict)
+    config_dict["attn_implementation"] = kwargs.pop("attn_implementation", None)
+    config = ev.call(cls, [], dict(config_dict), span)
+    pruned = _attr(ev, config, "pruned_heads", None) if _is_config(ev, config) else None
+    if isinstance(pruned, dict):
+        try:
+            ev.setattr(config, "pruned_heads", {int(k): v for k, v in pruned.items()}, span)
+        except (TypeError, ValueError) as exc:
+            raise _err("W104", f"from_dict(): pruned_heads keys: {exc}", span, type(exc).__name__) from None
+    elif pruned is not None:
+        ev.setattr(config, "pruned_heads", Unknown("from_dict(): pruned_heads is not a plain dict", span), span)
+    if "num_labels" in kwargs and "id2label" in kwargs:
+        id2label = kwargs["id2label"] if kwargs["id2label"] is not None else []
+        if isinstance(id2label, Unknown) or isinstance(kwargs["num_labels"], Unknown):
+            raise _err("W105", "from_dict(): cannot check num_labels against id2label (unknown)", span)
+        if len(id2label) != kwargs["num_labels"]:
+            raise _err("W106", "raises ValueError: num_labels and id2label disagree", span, "ValueError")
+    for key in list(kwargs):
+        has = ev.call(ev.builtins["hasattr"], [config, key], {}, span)
+        if isinstance(has, Unknown):
+            raise _err("W105", f"from_dict(): cannot decide whether the config has '{key}': {has.reason}", span)
+        if has:
+            value, current = kwargs[key], ev.getattr(config, key, span)
+            if _is_config(ev, current) and isinstance(value, dict):
+                value = ev.call(current.cls, [], dict(value), span)
+            ev.setattr(config, key, value, span)
+            if key != "torch_dtype":
+                kwargs.pop(key)
+    return (config, kwargs) if return_unused else config
 
 
 def _dtype_to_str(d: dict) -> None:
@@ -189,8 +241,29 @@ def device(ev, obj: ModuleObj, span):
     return Unknown("the device of a model that has no parameter yet", span)
 
 
+def dtype(ev, obj: ModuleObj, span):
+    """``model.dtype`` (get_parameter_dtype): its first floating-point parameter's dtype (own, then
+    the children's, in registration order), else its last parameter's; unknown with none yet."""
+    last = None
+    stack = [obj]
+    while stack:
+        m = stack.pop()
+        for p in m.params.values():
+            if p is not None:
+                if p.dtype is None:
+                    return Unknown("the dtype of a parameter of unknown dtype", span)
+                if p.dtype.startswith(("float", "bfloat")):
+                    return DType(p.dtype)
+                last = p.dtype
+        stack.extend(reversed([c for c in m.modules.values() if isinstance(c, ModuleObj)]))
+    if last is not None:
+        return DType(last)
+    return Unknown("the dtype of a model that has no parameter yet", span)
+
+
 METHODS = {
-    "hf_config": {"to_dict": MethodIntrinsic("PretrainedConfig.to_dict", _to_dict)},
+    "hf_config": {"to_dict": MethodIntrinsic("PretrainedConfig.to_dict", _to_dict),
+                  "from_dict": ClassMethodIntrinsic("PretrainedConfig.from_dict", _config_from_dict)},
     "hf_model": {
         "_from_config": ClassMethodIntrinsic("PreTrainedModel._from_config", _from_config),
         "_autoset_attn_implementation": ClassMethodIntrinsic("PreTrainedModel._autoset_attn_implementation", _autoset),

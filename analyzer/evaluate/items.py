@@ -3,7 +3,7 @@ containers (ModuleList, Sequential, ModuleDict), dicts of classes, plain sequenc
 """
 from __future__ import annotations
 
-from analyzer.evaluate import enum_model, stdlib_modules, tensor_shapes, tensor_values, torch_ops
+from analyzer.evaluate import enum_model, module_views, stdlib_modules, tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _ClassMap, _err
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import add_module, param_getitem, param_setitem
@@ -72,6 +72,8 @@ def get_item(ev, obj, key, span):
         return Unknown(obj.reason, obj.span, True)
     if isinstance(key, Unknown):
         return Unknown(f"index: {key.reason}", key.span, True)
+    if isinstance(obj, module_views.ChildModules):
+        return module_views.view_getitem(obj, key, span)
     if isinstance(obj, _ClassMap):
         if key not in obj.mapping:
             raise _err("W101", f"key {key!r} is not in the ACT2FN fallback mapping", span, "KeyError")
@@ -140,6 +142,9 @@ def set_item(ev, obj, key, value, span):
         return
     if isinstance(key, Unknown):
         raise _err("W105", f"item assignment with an unknown key: {key.reason}", span)
+    if isinstance(obj, module_views.ChildModules):
+        module_views.view_setitem(ev, obj, key, value, span)
+        return
     if isinstance(obj, ModuleObj):
         cont = _container_of(ev, obj)
         if cont == "ModuleDict":
@@ -183,6 +188,9 @@ def del_item(ev, obj, key, span):
             pass
     elif isinstance(obj, ModuleObj):
         obj.modules.pop(str(key), None)
+    elif isinstance(obj, module_views.ChildModules):
+        ev.note_write(obj.obj)
+        obj.obj.modules.pop(key, None)
 
 
 def tensor_index(t: Tensor, key) -> Tensor:

@@ -19,7 +19,7 @@ from analyzer.evaluate.torch_functions import (
     _torch_fn,
     functional,
 )
-from analyzer.evaluate import dataclass_model, enum_model, stdlib_modules
+from analyzer.evaluate import dataclass_model, enum_model, function_model, importlib_model, stdlib_modules
 from analyzer.evaluate.values import (
     BuiltinClass,
     DType,
@@ -86,6 +86,8 @@ def external_attr(ev, modname: str, name: str, span):
             return Intrinsic("functools.partial", _partial)
         if name == "reduce":
             return Intrinsic("functools.reduce", _reduce)
+        if name == "update_wrapper":
+            return function_model.UPDATE_WRAPPER
         if name in ("wraps", "lru_cache", "cache"):
             return Intrinsic(qual, lambda ev, a, k, s: _identity_first("decorator"))
     if modname == "enum":
@@ -98,6 +100,8 @@ def external_attr(ev, modname: str, name: str, span):
         return stdlib_modules.os_attr(ev, name, span)
     if modname == "re":
         return stdlib_modules.re_attr(name, span)
+    if modname == "importlib":
+        return importlib_model.importlib_attr(name, span)
     if modname == "collections" and name == "abc":
         return ExternalModule("collections.abc")
     if modname == "collections.abc":

@@ -9,6 +9,9 @@ number does). A product or sum that leaves int64 (numpy wraps around), floats in
 (numpy's pairwise summation rounds differently from a plain loop), bools, nested or unknown items,
 and every other numpy function give an unknown value, never a guess.
 
+``np.log2`` / ``log`` / ``log10`` / ``sqrt`` / ``exp`` of one plain int or float: numpy's own ufunc
+on it as a float64, the result a Python float (``int(np.log2(stride) - np.log2(common_stride))``).
+
 ``np.linspace(start, stop, num, endpoint)`` of plain numbers is a float64 array, held as a float64
 tensor of that shape whose values numpy computes (its own ``linspace``) when they are read:
 ``torch.Tensor(np.linspace(0, rate, n)).split(depths)`` then ``.tolist()``. Elementwise
@@ -74,9 +77,27 @@ def _linspace(ev, args, kwargs, span):
     return tensor_values.attach(t, "np_linspace", start, stop, num, endpoint)
 
 
+_UNARY = ("log2", "log", "log10", "sqrt", "exp")
+
+
+def _unary(name):
+    """numpy's own ufunc on one plain int or float (a float64 result, given as a Python float)."""
+    def call(ev, args, kwargs, span):
+        if len(args) != 1 or kwargs or type(args[0]) not in (int, float) or abs(args[0]) > 2**53:
+            return Unknown(f"numpy.{name} of anything but one plain number is not modeled", span)
+        import numpy
+
+        with numpy.errstate(all="ignore"):
+            return float(getattr(numpy, name)(numpy.float64(args[0])))
+
+    return Intrinsic(f"numpy.{name}", call)
+
+
 def numpy_attr(name: str, span):
     if name in ("prod", "sum") or name in _EXTREMA:
         return _reduction(name)
+    if name in _UNARY:
+        return _unary(name)
     if name == "linspace":
         return Intrinsic("numpy.linspace", _linspace)
     return Unknown(f"'numpy.{name}' is not modeled", span, True)

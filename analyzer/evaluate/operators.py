@@ -7,7 +7,7 @@ import math
 
 import libcst as cst
 
-from analyzer.evaluate import enum_model, limits, stdlib_modules, tensor_shapes, tensor_values, torch_ops
+from analyzer.evaluate import enum_model, limits, module_views, stdlib_modules, tensor_shapes, tensor_values, torch_ops
 from analyzer.evaluate.core import _GROWING, _budget, _err, _Iter, _plain, range_len
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import container_items
@@ -48,6 +48,8 @@ def iterate(ev, value, span):
     if isinstance(value, _Iter):
         items, value.items = value.items, []
         return items
+    if isinstance(value, module_views.ChildModules):
+        return list(value.obj.modules)
     if isinstance(value, Instance) and value.storage is not None:
         return list(value.storage)
     if isinstance(value, ModuleObj):
@@ -118,6 +120,8 @@ def compare(ev, op, left, right, span):
             container = right.storage
         elif isinstance(right, ModuleObj):
             container = container_items(ev, right)
+        elif isinstance(right, module_views.ChildModules):
+            container = right.obj.modules
         if isinstance(container, range) and not isinstance(left, int):
             # Python scans the whole range for a non-int: answer as it would, without the scan
             result = isinstance(left, float) and left.is_integer() and int(left) in container

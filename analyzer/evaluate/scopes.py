@@ -17,6 +17,12 @@ from analyzer.evaluate.values import (
 from analyzer.source.index import resolve_relative
 
 
+def _chosen(bindings):
+    """The binding a name has after its module ran: the last unconditional one, else the first."""
+    unconditional = [b for b in bindings if not b.conditional]
+    return unconditional[-1] if unconditional else bindings[0]
+
+
 class _ModuleScope(dict):
     """Locals of a module-level statement: reads fall back to the module's globals."""
 
@@ -151,18 +157,30 @@ class ScopesMixin:
             if missing_ok:
                 return _MISSING
             raise EvalRaise("W102", f"name '{name}' is not defined", span, "NameError")
-        unconditional = [b for b in bindings if not b.conditional]
-        binding = unconditional[-1] if unconditional else bindings[0]
-        if key in self._globals_busy:
+        busy = self._globals_busy.get(key)
+        if busy is not None:
+            # ``X = f(X)``: while a binding is evaluated, its name is the one bound before it
+            bindings = [b for b in bindings if b.start < busy.start]
+            if not bindings:
+                return Unknown(f"'{name}' is defined in terms of itself", span)
+        binding = _chosen(bindings)
+        bkey = key if busy is None else (*key, binding.start)
+        if bkey in self._globals:
+            return self._globals[bkey]
+        if bkey in self._globals_busy:
             return Unknown(f"'{name}' is defined in terms of itself", span)
-        self._globals_busy.add(key)
+        self._globals_busy[bkey] = binding
+        if busy is not None:
+            self._globals_busy[key] = binding
         if self.recordings:
             self.not_replayable()
         try:
             value = self._eval_binding(file, name, binding, span)
         finally:
-            self._globals_busy.discard(key)
-        self._globals[key] = value
+            del self._globals_busy[bkey]
+            if busy is not None:
+                self._globals_busy[key] = busy
+        self._globals[bkey] = value
         return value
 
     def _eval_binding(self, file, name, binding, span):

@@ -130,7 +130,7 @@ class FunctionValue:
     ``load`` instead of its node: LibCST then parses it when it is first called (a registry of
     functions that are never called is never parsed)."""
 
-    __slots__ = ("name", "qualname", "_node", "_snippet", "file", "closure", "owner", "kind", "_load")
+    __slots__ = ("name", "qualname", "_node", "_snippet", "file", "closure", "owner", "kind", "_load", "attrs", "setter")
 
     def __init__(self, name, qualname, node, snippet, file, closure=None, owner=None, kind="function", load=None):
         self.name = name
@@ -142,6 +142,15 @@ class FunctionValue:
         self.owner = owner  # the ClassValue defining it (for zero-argument super())
         self.kind = kind  # "function" | "staticmethod" | "classmethod" | "property"
         self._load = load  # () -> Snippet of the definition, when node is not parsed yet
+        self.attrs: dict | None = None  # attributes assigned to the function object (__doc__, __wrapped__...)
+        self.setter: FunctionValue | None = None  # a property's (kind "property") setter
+
+    def copy(self, kind: str) -> "FunctionValue":
+        """The same code as another function object (``types.FunctionType(f.__code__, ...)``,
+        ``classmethod(f)``): its own ``kind``, no attributes of its own yet. Both share one parsed
+        node, the identity of their code."""
+        return FunctionValue(self.name, self.qualname, self.node, self.snippet, self.file, self.closure,
+                             self.owner, kind)
 
     @property
     def node(self):

@@ -38,6 +38,9 @@ class ClassFacts:
     end: int
     bases_src: list[str]
     members: dict[str, Binding] = field(default_factory=dict)  # methods and class attributes
+    # a property whose last definition is ``@name.setter`` / ``.deleter`` / ``.getter``: its defs,
+    # getter first (the earlier defs that the last binding in ``members`` hides)
+    properties: dict[str, list[Binding]] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,7 +71,8 @@ def facts_to_json(facts: ModuleFacts) -> dict:
     """The index of a file as plain data, for the per-file cache (the ``ast`` statements stay out)."""
     return {
         "bindings": {name: [_binding_row(b) for b in bs] for name, bs in facts.bindings.items()},
-        "classes": {name: [c.start, c.end, c.bases_src, {m: _binding_row(b) for m, b in c.members.items()}]
+        "classes": {name: [c.start, c.end, c.bases_src, {m: _binding_row(b) for m, b in c.members.items()},
+                           {m: [_binding_row(b) for b in bs] for m, bs in c.properties.items()}]
                     for name, c in facts.classes.items()},
         "stars": [_binding_row(b) for b in facts.stars],
     }
@@ -78,10 +82,11 @@ def facts_from_json(data: dict) -> ModuleFacts:
     """``facts_to_json`` reversed; raises ValueError (or TypeError) on anything of the wrong shape."""
     bindings = {name: [_binding(r) for r in rows] for name, rows in data["bindings"].items()}
     classes = {}
-    for name, (start, end, bases, members) in data["classes"].items():
+    for name, (start, end, bases, members, properties) in data["classes"].items():
         if type(start) is not int or type(end) is not int or not all(isinstance(b, str) for b in bases):
             raise ValueError("bad class")
-        classes[name] = ClassFacts(name, start, end, list(bases), {m: _binding(r) for m, r in members.items()})
+        classes[name] = ClassFacts(name, start, end, list(bases), {m: _binding(r) for m, r in members.items()},
+                                   {m: [_binding(r) for r in rows] for m, rows in properties.items()})
     stars = [_binding(r) for r in data["stars"]]
     if not all(b.kind == "star" and b.module for b in stars):
         raise ValueError("bad star import")
@@ -98,6 +103,23 @@ def _bind_target_names(target: ast.AST, out: list[str]) -> None:
         _bind_target_names(target.value, out)
 
 
+def _is_accessor(name: str, st) -> bool:
+    """``st`` is a ``def name`` decorated ``@name.setter`` / ``.deleter`` / ``.getter``."""
+    return isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)) and st.name == name and any(
+        isinstance(d, ast.Attribute) and d.attr in ("setter", "deleter", "getter")
+        and isinstance(d.value, ast.Name) and d.value.id == name for d in st.decorator_list)
+
+
+def _accessor_chain(name: str, bindings: list[Binding], nodes: dict) -> list[Binding]:
+    """The defs that build property ``name`` (its getter first), ending at its last binding."""
+    chain: list[Binding] = []
+    for b in reversed(bindings):
+        chain.insert(0, b)
+        if b.kind != "def" or not any(_is_accessor(name, st) for st in nodes.get((b.start, b.end), ())):
+            break
+    return chain if chain[0].kind == "def" else []
+
+
 def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool,
                       nodes: dict, stars: list | None = None) -> None:
     """Index ``stmts``; ``stars`` collects the ``from module import *`` statements (module level
@@ -112,6 +134,7 @@ def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, 
             member_bindings: dict[str, list[Binding]] = {}
             _index_statements(st.body, member_bindings, {}, False, nodes, None)
             cf.members = {k: v[-1] for k, v in member_bindings.items()}
+            cf.properties = {k: chain for k, v in member_bindings.items() if len(chain := _accessor_chain(k, v, nodes)) > 1}
             classes[st.name] = cf
         elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
             bindings.setdefault(st.name, []).append(Binding("def", start, end, conditional))
