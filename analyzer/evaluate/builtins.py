@@ -312,6 +312,8 @@ def instance_of_any(ev, obj, types, span):
 
 
 def check_instance(ev, obj, t) -> bool:
+    if t is function_model.FUNCTION_TYPE:  # types.FunctionType, callable too: the isinstance kind
+        t = stdlib_modules.ValueKind("types.FunctionType")
     if isinstance(obj, enum_model.EnumMember):
         if isinstance(t, Intrinsic) and t.name in PY_TYPES:
             return obj.mixin is not None and PY_TYPES[t.name][0] is obj.mixin

@@ -23,7 +23,7 @@ import re
 
 import libcst as cst
 
-from analyzer.evaluate import limits
+from analyzer.evaluate import function_model, limits
 from analyzer.evaluate.core import _err, _plain
 from analyzer.evaluate.sizes import _charge_sizes
 from analyzer.evaluate.values import Intrinsic, Unknown
@@ -289,7 +289,8 @@ class ValueKind:
 
 def types_attr(name: str, span):
     if name in ("FunctionType", "LambdaType"):
-        return ValueKind("types.FunctionType")
+        return function_model.FUNCTION_TYPE  # called: a copy of a function; in isinstance: the kind
+
     if name == "MethodType":
         return ValueKind("types.MethodType")
     return Unknown(f"'types.{name}' is not modeled", span, True)
