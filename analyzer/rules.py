@@ -18,6 +18,9 @@ def _rules_dir() -> Path:
     repository's top-level rules/, mapped into the package by pyproject.toml), as a wheel, an
     editable install or a plain checkout has it. From a zip archive, the files are copied out once
     into a temporary folder (they are read by path)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "rules" / "families.yaml").is_file():
+        return checkout / "rules"  # this analyzer's own checkout (a worktree on PYTHONPATH), not another's install
     try:
         import analyzer.rulefiles as pkg
     except ImportError:  # a checkout on sys.path, not installed

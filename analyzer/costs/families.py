@@ -47,6 +47,7 @@ class FamilyRules:
     defaults: dict  # family -> (dims dict, children dict)
     classes: dict  # key -> tuple[Mapping, ...]
     files: tuple
+    structures: tuple = ()  # structures.Structure, tried in order when no class entry applies
 
     def candidates(self, qualname: str, cls: str) -> tuple:
         """Mappings for a class: the longest dotted suffix of its qualname that has an entry, else
@@ -114,12 +115,15 @@ def _children(raw, path, key) -> dict:
 def load_family_rules(extra: list | tuple = (), known_families=None) -> FamilyRules:
     """The default rules/families.yaml, then each extra file layered over it (same keys win)."""
     files = [RULES_DIR / "families.yaml", *[Path(p) for p in extra]]
+    from analyzer.costs.structures import parse_structures
+
     defaults: dict = {}
     classes: dict = {}
+    structures: list = []
     for path in files:
         data = load_yaml(path)
-        if not isinstance(data, dict) or not set(data) <= {"families", "classes"}:
-            raise _bad(path, "(top)", "expected a mapping with 'families' and/or 'classes'")
+        if not isinstance(data, dict) or not set(data) <= {"families", "classes", "structures"}:
+            raise _bad(path, "(top)", "expected a mapping with 'families', 'classes' and/or 'structures'")
         for fam, spec in (data.get("families") or {}).items():
             if not isinstance(spec, dict) or not set(spec) <= {"dims", "children"}:
                 raise _bad(path, f"families.{fam}", "expected {dims, children}")
@@ -130,7 +134,10 @@ def load_family_rules(extra: list | tuple = (), known_families=None) -> FamilyRu
         for key, spec in (data.get("classes") or {}).items():
             items = spec if isinstance(spec, list) else [spec]
             classes[str(key)] = tuple(_mapping(item, path, f"classes.{key}", defaults, known_families) for item in items)
-    return FamilyRules(defaults, classes, tuple(str(f) for f in files))
+        # a later file's structures are tried first (a model's own file refines the defaults)
+        structures[:0] = parse_structures(data.get("structures"), Path(path), lambda k, m, p=path: _bad(p, k, m),
+                                          known_families, lambda raw, k, p=path: _dims(raw, p, k))
+    return FamilyRules(defaults, classes, tuple(str(f) for f in files), tuple(structures))
 
 
 def _check_family(known, fam, path, key):
@@ -209,6 +216,11 @@ def _dotted(node) -> str:
 def _ev(node, view: TreeView, base: str, text: str):
     if isinstance(node, ast.Constant):
         return node.value
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call):  # attr(normalized_shape)[0]
+        value, idx = _ev(node.value, view, base, text), _ev(node.slice, view, base, text)
+        if not isinstance(value, tuple) or not isinstance(idx, int) or not -len(value) <= idx < len(value):
+            raise Unbound(f"cannot index {value!r} with {idx!r} in {text!r}")
+        return value[idx]
     if isinstance(node, ast.Subscript):
         path = _dotted(node.value)
         shape = view.tensor(base, path)

@@ -32,6 +32,19 @@ def _table(rows: list, header: list) -> list:
     return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
 
 
+def _tokens_line(t: dict, note) -> str:
+    parts = []
+    if "vision_tokens" in t:
+        parts.append(f"{t['vision_tokens']} vision tokens out of the encoder{note('vision_tokens')}")
+    if "llm_image_tokens" in t:
+        parts.append(f"{t['llm_image_tokens']} image tokens into the LLM{note('llm_image_tokens')}")
+    if "image_tokens" in t:
+        parts.append(f"{t['image_tokens']} tokens through the encoder{note('image_tokens')}")
+    if "sequence_length" in t:
+        parts.append(f"prefill sequence S = {t['sequence_length']}{note('sequence_length')}")
+    return "tokens: " + ", ".join(parts)
+
+
 def costs_text(doc: dict, *, symbolic: bool = True, remarks: dict | None = None) -> str:
     """``remarks``: the workload file's short texts, shown in parentheses after the figure they name."""
     w, t = doc["workload"], doc["tokens"]
@@ -41,9 +54,7 @@ def costs_text(doc: dict, *, symbolic: bool = True, remarks: dict | None = None)
     lines = [f"{w['title'] or w['model']}: mode {w['mode']}{grid}, text tokens {w['text_tokens']}, decode KV length T = "
              f"{w['kv_length']}, dtype {w['dtype']} ({w['bytes_per_element']} B/element), attention "
              f"{w['attn_implementation'] or 'n/a'}",
-             f"tokens: {t.get('vision_tokens')} vision tokens out of the encoder{note('vision_tokens')}, "
-             f"{t.get('llm_image_tokens')} image tokens into the LLM{note('llm_image_tokens')}, "
-             f"prefill sequence S = {t.get('sequence_length')}{note('sequence_length')}"]
+             _tokens_line(t, note)]
     for name, choice in w["conventions"].items():
         lines.append(f"convention: {name} = {choice}")
     header = ["stage", "params", "FLOPs", "weight bytes", "activation bytes", "FLOP/byte"]
@@ -65,6 +76,16 @@ def costs_text(doc: dict, *, symbolic: bool = True, remarks: dict | None = None)
             for s, e in doc.get(phase, {}).items():
                 if e["flops_expr"] != "0":
                     lines.append(f"  {phase:<8} {s:<10} {e['flops_expr']}")
+    if doc.get("model_params") is not None:
+        shared = doc.get("shared_params") or {}
+        lines += ["", f"model parameters: {doc['model_params']:,} (tied weights counted once, as model.parameters()"
+                      + (f"; shared with the input embedding: {', '.join(shared)}" if shared else "") + ")"]
+    if doc.get("assumptions"):
+        lines += ["", "assumptions:"] + [f"  {n or '(root)'}: {why}" for n, why in doc["assumptions"].items()]
+    if doc.get("inferred"):
+        lines += ["", "families inferred from structure (no class entry):"]
+        lines += [f"  {g['family']}: {g['count']} module(s), e.g. {g['example'] or '(root)'}: {g['why']}"
+                  for g in doc["inferred"]]
     lines.append("")
     if doc["unsupported"]:
         lines.append(f"INCOMPLETE: {len(doc['unsupported'])} module(s) unsupported, their FLOPs and bytes are missing:")

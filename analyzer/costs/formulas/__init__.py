@@ -4,5 +4,5 @@ Importing this package registers every family. Only the costs path imports it (i
 SymPy); the ``tree`` command never does.
 """
 from analyzer.costs.formulas import (activations, containers, conv, decoder, embedding, linear, mlp, norms,  # noqa: F401
-                               projector, vit, vit_windowed)
+                               projector, transformer, vit, vit_windowed)
 from analyzer.costs.formulas.registry import REGISTRY, FamilyError, family, get, inclusive  # noqa: F401
