@@ -191,11 +191,8 @@ class Walk:
             self.inferred.setdefault(name, b.inferred)
         elif family is not None and self.binder.bind(name).problem:
             self.inferred.setdefault(name, f"no class entry; its parent's family calls it as {family}")
-        if work.get("tied") == 1 and fam.name == "lm_head":
-            self.shared.setdefault(name, int(b.dims["d_in"] * b.dims["d_out"]))
-        elif work.get("tied") == -1 and fam.name == "lm_head":
-            self.assumptions.setdefault(name, "whether it shares the input embedding's weight is unknown (the "
-                                              "root's config is not statically known): its parameters are counted")
+        if fam.name == "lm_head" and work.get("tied") is not None:
+            self._tied(name, b, work["tied"])
         try:
             if fam.kind == "leaf":
                 cost = registry.inclusive(fam.name, b.dims, work)
@@ -233,6 +230,29 @@ class Walk:
         incl = own.plus(total(inner))
         self._record(name, own, incl.with_io(exp.own.act_in, exp.own.act_out))
         return incl
+
+    def _tied(self, name: str, b: Binding, tied):
+        """The head's weight shared with the input embedding (tie_word_embeddings): counted once. When
+        the root's config is not statically known, the nearest module under the head's siblings whose
+        config is (the backbone and its layers hold the same config object) says it; failing that, the
+        head is counted, and said so."""
+        if tied == -1:
+            attrs = self.binder.view.attrs
+            parent = name.rpartition(".")[0]
+            near = [n for sib in self.binder.view.kids.get(parent, []) for n in self.binder.subtree(sib)]
+            near.sort(key=lambda n: n.count("."))  # the nearest modules first
+            for sib in near if attrs is not None else ():
+                value = attrs.get(sib, ("config", "tie_word_embeddings"))
+                if value is not attrs.MISSING:
+                    tied = int(bool(value))
+                    self.assumptions.setdefault(name, f"tie_word_embeddings = {bool(value)}, read from the config of "
+                                                      f"{sib!r} (the root's is not statically known)")
+                    break
+        if tied == 1:
+            self.shared.setdefault(name, int(b.dims["d_in"] * b.dims["d_out"]))
+        elif tied == -1:
+            self.assumptions.setdefault(name, "whether it shares the input embedding's weight is unknown (no "
+                                              "static config attribute): its parameters are counted")
 
     def _kids(self, b: Binding):
         if b.family.all_roles:

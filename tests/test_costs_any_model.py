@@ -1,0 +1,39 @@
+"""Cost models for any model (issue 11): small configs of several transformers decoder
+architectures, built for real on the CPU, measured with FlopCounterMode (prefill over S tokens with
+every position's logits, one decode step over T keys), against `costs` run on their source (the
+static tree, families found by structure, the causal-LM template). FLOPs and parameters exact."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("sympy")
+
+from costs_helpers import lm_truth, small_config, static_costs  # noqa: E402
+
+DECODERS = {
+    "llama": {},
+    "qwen2": {},                                          # q/k/v biases
+    "gemma": {"head_dim": 32},                            # tied head, heads x head_dim > hidden, per-layer rotary
+    "phi3": {"pad_token_id": 0},                          # fused qkv_proj and gate_up_proj
+    "gpt2": {"n_inner": 96},                              # Conv1D c_attn / c_proj, learned positions, tied
+    "falcon": {"new_decoder_architecture": False},        # fused MQA query_key_value, parallel attention + MLP
+    "bloom": {"n_head": 4},                               # ALiBi through baddbmm
+    "phi": {"partial_rotary_factor": 0.5},                # partial rotary, parallel block, head bias
+    "opt": {"ffn_dim": 96, "word_embed_proj_dim": 64},   # fc1 / fc2 in the layer, learned positions
+    "olmo": {},                                           # LayerNorm without parameters
+}
+
+
+@pytest.mark.parametrize("model_type", sorted(DECODERS))
+def test_decoder_flops_and_params_match_flop_counter(model_type, tmp_path):
+    config = small_config(model_type, **DECODERS[model_type])
+    truth = lm_truth(config)
+    doc = static_costs(truth["class"], config, tmp_path)
+    assert doc["workload"]["model"] == "causal_lm"
+    assert not doc["unsupported"], doc["unsupported"]
+    assert doc["prefill"]["total"]["flops"] == truth["prefill"]
+    assert doc["decode"]["total"]["flops"] == truth["decode"]
+    assert doc["model_params"] == truth["params"]
+    assert set(doc["prefill"]) == {"embed", "decoder", "head", "total"}
