@@ -37,3 +37,26 @@ def test_decoder_flops_and_params_match_flop_counter(model_type, tmp_path):
     assert doc["decode"]["total"]["flops"] == truth["decode"]
     assert doc["model_params"] == truth["params"]
     assert set(doc["prefill"]) == {"embed", "decoder", "head", "total"}
+
+
+MOE = {
+    "mixtral": {"num_local_experts": 4, "num_experts_per_tok": 2},
+    "qwen2_moe": {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                  "shared_expert_intermediate_size": 48},  # a shared expert and its sigmoid gate
+    "olmoe": {"num_experts": 4, "num_experts_per_tok": 2},  # q/k norms
+}
+
+
+@pytest.mark.parametrize("model_type", sorted(MOE))
+def test_moe_decoder_flops_exact_for_any_routing(model_type, tmp_path):
+    """Top-k routing makes N k token-expert pairs whatever the router does: FLOPs exact; the
+    per-expert split (uniform) is stated as an assumption."""
+    config = small_config(model_type, **MOE[model_type])
+    truth = lm_truth(config)
+    doc = static_costs(truth["class"], config, tmp_path)
+    assert not doc["unsupported"], doc["unsupported"]
+    assert doc["prefill"]["total"]["flops"] == truth["prefill"]
+    assert doc["decode"]["total"]["flops"] == truth["decode"]
+    assert doc["model_params"] == truth["params"]
+    assert any("routing: uniform over the 4 experts (top-2" in a for a in doc["assumptions"].values())
+    assert any(g["family"] == "routed_moe" for g in doc["inferred"])

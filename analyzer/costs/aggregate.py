@@ -205,6 +205,8 @@ class Walk:
         except (FamilyError, TypeError, ValueError) as exc:
             self._unsupported(name, f"family {fam.name!r}: {exc}")
             return Cost()
+        for sentence in exp.assumptions:
+            self.assumptions.setdefault(name, sentence)
         own = exp.own
         if fam.kind == "container":  # its own work (an attention core...) plus its loose parameters
             own_params = self.binder.nodes[name].param_count() or 0

@@ -146,6 +146,7 @@ class Expansion:
 
     own: Cost
     parts: tuple = ()
+    assumptions: tuple = ()  # plain sentences the cost rests on (routing...), reported per module
 
 
 # ---- shared cores (as torch.utils.flop_counter reuses mm_flop / conv_flop_count) ------------

@@ -23,6 +23,7 @@ ELEMENTWISE = {"gelu", "silu", "activation"}
 ATTENTION = {"self_attention", "decoder_attention"}
 MLPS = {"token_mlp", "swiglu_mlp", "moe", "routed_moe"}
 PROJECTIONS = ("q", "k", "v", "o", "qkv")
+ROTARY = {"rotary_embedding", "rotary_table"}
 
 
 def _elementwise(role, dims, n_elems) -> Part:
@@ -69,7 +70,7 @@ def self_attention(d, w, kids):
     for role, (cd,) in kids.items():
         if role in PROJECTIONS or cd.family in LINEAR:
             parts.append(Part(role, work={"N": b * s}))
-        elif cd.family == "rotary_embedding":
+        elif cd.family in ROTARY:
             parts.append(Part(role, work={"B": b, "S": s} if w.get("rope", 1) else None))
         elif cd.family in NORMS:  # q/k norms: over heads x head dim per token
             parts.append(Part(role, work={"N": b * s * sp.Max(1, d_o / cd["C"])}))
@@ -100,9 +101,10 @@ def token_mlp(d, w, kids):
     n = w["N"]
     f = _mlp_width(kids)
     parts = []
+    lin = {"N": n, "touch": w["touch"]} if "touch" in w else {"N": n}  # touch: a routed expert's weights read
     for role, (cd,) in kids.items():
         if cd.family in LINEAR:
-            parts.append(Part(role, work={"N": n}))
+            parts.append(Part(role, work=dict(lin)))
         elif cd.family in ELEMENTWISE or cd.family == "bare":
             parts.append(_elementwise(role, cd, n * f))
         elif cd.family == "identity":
@@ -154,14 +156,14 @@ def transformer_block(d, w, kids):
 def decoder_stack(d, w, kids):
     b, s, t = w["B"], w["S"], w["T"]
     n = {"N": b * s}
-    shared_rope = any(cd.family == "rotary_embedding" for (cd,) in kids.values())
+    shared_rope = any(cd.family in ROTARY for (cd,) in kids.values())
     parts = []
     for role, (cd,) in kids.items():
         if role == "layers":
             parts.append(Part(role, work={"B": b, "S": s, "T": t, "rope": 0 if shared_rope else 1}, stage="decoder"))
         elif cd.family == "embedding":
             parts.append(Part(role, work=dict(n), stage="embed"))
-        elif cd.family == "rotary_embedding":
+        elif cd.family in ROTARY:
             parts.append(Part(role, work={"B": b, "S": s}, stage="decoder"))
         elif cd.family in NORMS or cd.family in LINEAR or cd.family == "unbound":
             parts.append(Part(role, work=dict(n), stage="embed" if role.startswith("embed") else "decoder"))
