@@ -126,7 +126,18 @@ def lm_truth(config, s: int = 12, t: int = 20) -> dict:
     return out
 
 
-def static_costs(cls, config, tmp_path, s: int = 12, t: int = 20, extra=()) -> dict:
+def image_truth(cls, config, size) -> dict:
+    """cls(config) on the CPU under FlopCounterMode, one image of size = (H, W)."""
+    import torch
+
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    with torch.no_grad(), flop_counter() as c:
+        model(pixel_values=torch.randn(1, config.num_channels, *size))
+    return {"params": sum(p.numel() for p in model.parameters()), "flops": c.get_total_flops()}
+
+
+def static_costs(cls, config, tmp_path, s: int = 12, t: int = 20, extra=(), **choice) -> dict:
     """The costs document for the class's source folder and ``config`` (as config.json), through the
     command's own steps (static analysis, template selection, workload)."""
     import inspect
@@ -141,5 +152,5 @@ def static_costs(cls, config, tmp_path, s: int = 12, t: int = 20, extra=()) -> d
     result, attrs = analyze_with_attrs(str(src.parent), root=f"{src.stem}:{cls.__name__}", config=str(cfg))
     binder = aggregate.build_binder(result.tree, attrs, family_files=extra)
     model = workload.select_template(binder)
-    chosen = workload.choose(model, text_tokens=s, kv_length=t)
+    chosen = workload.choose(model, **(choice or {"text_tokens": s, "kv_length": t}))
     return summary(aggregate.run_workload(binder, chosen))

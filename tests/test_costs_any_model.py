@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("sympy")
 
-from costs_helpers import lm_truth, small_config, static_costs  # noqa: E402
+from costs_helpers import image_truth, lm_truth, small_config, static_costs  # noqa: E402
 
 DECODERS = {
     "llama": {},
@@ -60,3 +60,31 @@ def test_moe_decoder_flops_exact_for_any_routing(model_type, tmp_path):
     assert doc["model_params"] == truth["params"]
     assert any("routing: uniform over the 4 experts (top-2" in a for a in doc["assumptions"].values())
     assert any(g["family"] == "routed_moe" for g in doc["inferred"])
+
+
+VISION = {  # class name in transformers -> (config class, overrides)
+    "ViTModel": ("ViTConfig", {}),                      # class token, pooler on the first token
+    "DeiTModel": ("DeiTConfig", {}),                    # class + distillation tokens
+    "Dinov2Model": ("Dinov2Config", {}),                # layer scale
+    "CLIPVisionModel": ("CLIPVisionConfig", {}),        # class embedding, position Embedding, wrapped
+    "SiglipVisionModel": ("SiglipVisionConfig", {}),    # no class token, attention-pooling head
+}
+SMALL_VISION = {"hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "image_size": 32, "patch_size": 8}
+
+
+# The pretraining size for all; DINOv2 interpolates its positions, so also a larger, non-square image.
+@pytest.mark.parametrize("name, size", [(n, (32, 32)) for n in sorted(VISION)] + [("Dinov2Model", (48, 40))])
+def test_image_encoder_flops_and_params(name, size, tmp_path):
+    import transformers
+
+    config_name, extra = VISION[name]
+    cls = getattr(transformers, name)
+    config = getattr(transformers, config_name)(**{**SMALL_VISION, **extra})
+    truth = image_truth(cls, config, size)
+    doc = static_costs(cls, config, tmp_path, image_size=f"{size[0]}x{size[1]}")
+    assert doc["workload"]["model"] == "image_encoder"
+    assert not doc["unsupported"], doc["unsupported"]
+    assert doc["prefill"]["total"]["flops"] == truth["flops"]
+    assert doc["model_params"] == truth["params"]
+    assert set(doc["prefill"]) <= {"embeddings", "encoder", "head", "total"}

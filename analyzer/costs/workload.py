@@ -175,7 +175,12 @@ def fits(model: WorkloadModel, binder) -> bool:
     want = model.applies.get("family")
     if want is None:
         return True
-    b = binder.bind("")
+    name = ""
+    for _ in range(8):  # through wrappers (a module holding only its inner model)
+        b = binder.bind(name)
+        if b.family is None or b.family.name != "wrapper":
+            break
+        name = binder.view.kids[name][0]
     return b.family is not None and b.family.name == want
 
 
@@ -244,6 +249,15 @@ def parse_grid(text: str) -> tuple:
     return (int(w), int(h))
 
 
+def parse_size(text) -> tuple:
+    """--image-size: N (a square) or HxW, in pixels."""
+    h, sep, w = str(text).lower().partition("x")
+    w = w if sep else h
+    if not h.isdigit() or not w.isdigit() or int(h) < 1 or int(w) < 1:
+        raise _user(f"--image-size expects N or HxW (e.g. 224 or 384x256), got {text!r}")
+    return (int(h), int(w))
+
+
 def choose(model: WorkloadModel, *, mode: str | None = None, crops: int | None = None, crop_grid=None,
            text_tokens: int | None = None, kv_length: int | None = None, dtype: str = "bf16",
            conventions: dict | None = None, image_size=None) -> Workload:
@@ -259,15 +273,21 @@ def choose(model: WorkloadModel, *, mode: str | None = None, crops: int | None =
         raise _user("--text-tokens must be >= 0")
     values = {sym("R"): int(spec["R"]), sym("I"): int(int(spec["R"]) > 0), sym("R_c"): int(spec.get("R_c", 0)) if grid else 0,
               sym("w_c"): grid[0] if grid else 0, sym("h_c"): grid[1] if grid else 0, sym("N_text"): int(n_text)}
+    if model.image:
+        h, w = parse_size(image_size) if image_size is not None else (int(spec["R"]), int(spec["R"]))
+        values[sym("H")], values[sym("W")] = h, w
+    elif image_size is not None:
+        raise _user(f"--image-size: the workload {model.name!r} takes no image")
     tokens = {}
     for name, expr in model.tokens:
         tokens[name] = int(expr.subs(values))
     seq = tokens.get("sequence_length")
-    values[sym("S")] = seq
-    t = seq + 1 if kv_length is None else kv_length
-    if t < 1:
-        raise _user("--kv-length must be >= 1")
-    values[sym("T")] = t
+    if seq is not None:
+        values[sym("S")] = seq
+        t = seq + 1 if kv_length is None else kv_length
+        if t < 1:
+            raise _user("--kv-length must be >= 1")
+        values[sym("T")] = t
     values[BYTES] = DTYPE_BYTES[dtype]
     chosen = {}
     subst = {}

@@ -51,8 +51,10 @@ def costs_text(doc: dict, *, symbolic: bool = True, remarks: dict | None = None)
     remarks = remarks or {}
     note = lambda key: f" ({remarks[key]})" if key in remarks else ""  # noqa: E731
     grid = f", crops {w['crop_grid'][0]}x{w['crop_grid'][1]}" if w["crop_grid"] else ""
-    lines = [f"{w['title'] or w['model']}: mode {w['mode']}{grid}, text tokens {w['text_tokens']}, decode KV length T = "
-             f"{w['kv_length']}, dtype {w['dtype']} ({w['bytes_per_element']} B/element), attention "
+    shape = (f"image {w['values']['H']} x {w['values']['W']} px" if "H" in w.get("values", {}) else
+             f"text tokens {w['text_tokens']}, decode KV length T = {w['kv_length']}")
+    lines = [f"{w['title'] or w['model']}: mode {w['mode']}{grid}, {shape}, "
+             f"dtype {w['dtype']} ({w['bytes_per_element']} B/element), attention "
              f"{w['attn_implementation'] or 'n/a'}",
              _tokens_line(t, note)]
     for name, choice in w["conventions"].items():

@@ -20,7 +20,7 @@ from analyzer.costs.formulas.registry import FamilyError, family
 LINEAR = {"linear", "lm_head"}
 NORMS = {"layernorm", "rmsnorm", "param_free_norm"}
 ELEMENTWISE = {"gelu", "silu", "activation"}
-ATTENTION = {"self_attention", "decoder_attention"}
+ATTENTION = {"self_attention", "decoder_attention", "attention_wrapper", "self_attention_core"}
 MLPS = {"token_mlp", "swiglu_mlp", "moe", "routed_moe"}
 PROJECTIONS = ("q", "k", "v", "o", "qkv")
 ROTARY = {"rotary_embedding", "rotary_table"}
@@ -131,7 +131,7 @@ def transformer_block(d, w, kids):
     for role, (cd,) in kids.items():
         if cd.family in ATTENTION:
             parts.append(Part(role, work=dict(w)))
-        elif cd.family in LINEAR or cd.family in NORMS or cd.family in MLPS or cd.family == "unbound":
+        elif cd.family in LINEAR or cd.family in NORMS or cd.family in MLPS or cd.family in ("layer_scale", "unbound"):
             parts.append(Part(role, work=dict(n)))
         elif cd.family in ELEMENTWISE or cd.family == "bare":
             if f is None:
