@@ -338,7 +338,10 @@ class Report:
 def build_binder(tree, attrs=None, family_files=()) -> Binder:
     """``attrs``: module_attrs.AttrSource (for attr() expressions); ``family_files`` layered over
     rules/families.yaml."""
-    rules = load_family_rules(family_files, known_families=set(registry.REGISTRY))
+    from analyzer.costs.structures import with_structures
+
+    known = set(registry.REGISTRY)
+    rules = with_structures(load_family_rules(family_files, known_families=known), known)
     return Binder(tree, rules, attrs)
 
 

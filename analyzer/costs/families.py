@@ -48,6 +48,7 @@ class FamilyRules:
     classes: dict  # key -> tuple[Mapping, ...]
     files: tuple
     structures: tuple = ()  # structures.Structure, tried in order when no class entry applies
+    raw_structures: tuple = ()  # ((path, the file's `structures:` list), ...), parsed by structures.py
 
     def candidates(self, qualname: str, cls: str) -> tuple:
         """Mappings for a class: the longest dotted suffix of its qualname that has an entry, else
@@ -115,8 +116,6 @@ def _children(raw, path, key) -> dict:
 def load_family_rules(extra: list | tuple = (), known_families=None) -> FamilyRules:
     """The default rules/families.yaml, then each extra file layered over it (same keys win)."""
     files = [RULES_DIR / "families.yaml", *[Path(p) for p in extra]]
-    from analyzer.costs.structures import parse_structures
-
     defaults: dict = {}
     classes: dict = {}
     structures: list = []
@@ -134,10 +133,18 @@ def load_family_rules(extra: list | tuple = (), known_families=None) -> FamilyRu
         for key, spec in (data.get("classes") or {}).items():
             items = spec if isinstance(spec, list) else [spec]
             classes[str(key)] = tuple(_mapping(item, path, f"classes.{key}", defaults, known_families) for item in items)
-        # a later file's structures are tried first (a model's own file refines the defaults)
-        structures[:0] = parse_structures(data.get("structures"), Path(path), lambda k, m, p=path: _bad(p, k, m),
-                                          known_families, lambda raw, k, p=path: _dims(raw, p, k))
-    return FamilyRules(defaults, classes, tuple(str(f) for f in files), tuple(structures))
+        if data.get("structures") is not None:
+            structures.append((Path(path), data["structures"]))
+    return FamilyRules(defaults, classes, tuple(str(f) for f in files), (), tuple(structures))
+
+
+def bad_entry(path, key: str, message: str) -> AnalyzerError:
+    """E005 for an entry of a families file (structures.py reports through it)."""
+    return _bad(path, key, message)
+
+
+def compile_dims(raw, path, key) -> dict:
+    return _dims(raw, path, key)
 
 
 def _check_family(known, fam, path, key):

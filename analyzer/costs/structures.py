@@ -22,9 +22,9 @@ An entry::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from analyzer.costs.families import Expr, Unbound, compile_expr, evaluate
+from analyzer.costs.families import Expr, FamilyRules, Unbound, bad_entry, compile_dims, compile_expr, evaluate
 
 _MATCH_KEYS = {"leaf", "params", "buffers", "attrs", "roles", "any", "others", "when"}
 
@@ -91,6 +91,16 @@ def parse_structures(raw, path, bad, known, compile_dims) -> list:
                              roles, anys, others, when,
                              tuple(sorted(compile_dims(item.get("dims"), f"{key}.dims").items())), f"{path.name}: {key}"))
     return out
+
+
+def with_structures(rules: FamilyRules, known=None) -> FamilyRules:
+    """The rules with their files' ``structures:`` parsed (E005 on a bad entry); a later file's
+    entries are tried first (a model's own file refines the defaults)."""
+    out: list = []
+    for path, raw in rules.raw_structures:
+        out[:0] = parse_structures(raw, path, lambda k, m, p=path: bad_entry(p, k, m), known,
+                                   lambda r, k, p=path: compile_dims(r, p, k))
+    return replace(rules, structures=tuple(out))
 
 
 class StructureMatcher:
