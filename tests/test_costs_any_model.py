@@ -88,3 +88,23 @@ def test_image_encoder_flops_and_params(name, size, tmp_path):
     assert doc["prefill"]["total"]["flops"] == truth["flops"]
     assert doc["model_params"] == truth["params"]
     assert set(doc["prefill"]) <= {"embeddings", "encoder", "head", "total"}
+
+
+@pytest.mark.parametrize("name, config_name", [("BertModel", "BertConfig"), ("RobertaModel", "RobertaConfig")])
+def test_text_encoder_flops_and_params(name, config_name, tmp_path):
+    import transformers
+
+    cls = getattr(transformers, name)
+    config = getattr(transformers, config_name)(hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                                                num_attention_heads=4, vocab_size=101, max_position_embeddings=64)
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    from costs_helpers import flop_counter
+
+    with torch.no_grad(), flop_counter() as c:
+        model(input_ids=torch.randint(3, 101, (1, 12)))
+    doc = static_costs(cls, config, tmp_path, text_tokens=12)
+    assert doc["workload"]["model"] == "encoder"
+    assert not doc["unsupported"], doc["unsupported"]
+    assert doc["prefill"]["total"]["flops"] == c.get_total_flops()
+    assert doc["model_params"] == sum(p.numel() for p in model.parameters())

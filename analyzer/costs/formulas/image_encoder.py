@@ -1,4 +1,4 @@
-"""Image encoders assembled from structure (ViT-style): patch-convolution embeddings with class
+"""Encoders assembled from structure: image encoders (ViT-style): patch-convolution embeddings with class
 tokens, a q/k/v self-attention core with its output projection beside it, the encoder stack, an
 attention-pooling head (a learned probe attending over the tokens) and the encoder root. All
 containers (see transformer.py for the block and the MLP they share)."""
@@ -163,4 +163,44 @@ def image_encoder(d, w, kids):
             parts.append(Part(role, work={}, stage="encoder"))
         else:
             _unexpected("image_encoder", role, cd.family)
+    return Expansion(Cost(), tuple(parts))
+
+
+@family("text_embeddings", kind="container", title="Text embeddings (token, position, segment tables and a norm)",
+        math=r"X = \mathrm{Norm}(E_{tok}[\mathrm{ids}] + E_{pos}[p] + E_{seg}[s])", work=("B", "S"),
+        notes=("Every table gathers B S rows; the sums and the norm are not FLOPs.",), uncounted_ops=("add",))
+def text_embeddings(d, w, kids):
+    n = w["B"] * w["S"]
+    parts = []
+    for role, (cd,) in kids.items():
+        if cd.family == "embedding" or cd.family in NORMS:
+            parts.append(Part(role, work={"N": n}))
+        elif cd.family == "identity":
+            parts.append(Part(role, work={}))
+        else:
+            _unexpected("text_embeddings", role, cd.family)
+    return Expansion(Cost(), tuple(parts))
+
+
+@family("text_encoder", kind="container", title="Text encoder (embeddings, encoder stack, pooler)",
+        math=r"Y = \mathrm{Encoder}(\mathrm{Embed}(\mathrm{ids})),\quad y_{pool} = \tanh(W\, Y_{0})",
+        work=("B", "S"),
+        notes=("S tokens, full (bidirectional) attention; a token-wise MLP beside the encoder (the pooler) sees "
+               "the B first tokens. Stages: embed, encoder, head.",))
+def text_encoder(d, w, kids):
+    b, s = w["B"], w["S"]
+    parts = []
+    for role, (cd,) in kids.items():
+        if role == "embeddings":
+            parts.append(Part(role, work={"B": b, "S": s}, stage="embed"))
+        elif role == "encoder":
+            parts.append(Part(role, work={"B": b, "S": s}, stage="encoder"))
+        elif cd.family in NORMS:
+            parts.append(Part(role, work={"N": b * s}, stage="encoder"))
+        elif cd.family == "token_mlp":
+            parts.append(Part(role, work={"N": b}, stage="head"))
+        elif cd.family == "identity":
+            parts.append(Part(role, work={}, stage="encoder"))
+        else:
+            _unexpected("text_encoder", role, cd.family)
     return Expansion(Cost(), tuple(parts))

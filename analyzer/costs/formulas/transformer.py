@@ -109,7 +109,7 @@ def token_mlp(d, w, kids):
             parts.append(_elementwise(role, cd, n * f))
         elif cd.family == "identity":
             parts.append(Part(role, work={}))
-        elif cd.family == "unbound":
+        elif cd.family in NORMS or cd.family == "unbound":  # a post-norm output module's LayerNorm
             parts.append(Part(role, work={"N": n}))
         else:
             _unexpected("token_mlp", role, cd.family)
