@@ -154,3 +154,26 @@ def static_costs(cls, config, tmp_path, s: int = 12, t: int = 20, extra=(), **ch
     model = workload.select_template(binder)
     chosen = workload.choose(model, **(choice or {"text_tokens": s, "kv_length": t}))
     return summary(aggregate.run_workload(binder, chosen))
+
+
+@contextmanager
+def timm_importable():
+    """timm imports torchvision (not installed here): bench/zoo_truth.py's permissive stub finder while
+    inside; the stubbed torchvision and timm modules forgotten afterwards."""
+    import transformers  # noqa: F401  (it probes torchvision with find_spec: import it unstubbed)
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from zoo_truth import _StubFinder
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    finder = _StubFinder(("torchvision",))
+    before = set(sys.modules)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        for name in set(sys.modules) - before:  # torch's own lazily imported modules stay
+            if name.split(".")[0] in ("torchvision", "timm"):
+                del sys.modules[name]

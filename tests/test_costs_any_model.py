@@ -108,3 +108,34 @@ def test_text_encoder_flops_and_params(name, config_name, tmp_path):
     assert not doc["unsupported"], doc["unsupported"]
     assert doc["prefill"]["total"]["flops"] == c.get_total_flops()
     assert doc["model_params"] == sum(p.numel() for p in model.parameters())
+
+
+# class token pooling; no class token, average pooling and layer scale (a gamma parameter)
+@pytest.mark.parametrize("kw", [{}, {"init_values": 1e-5, "class_token": False, "global_pool": "avg"}])
+def test_timm_vit_flat_layout(kw):
+    """timm's VisionTransformer keeps its class token and positions on the root (flat_vit). Its
+    static tree is partial today (timm.layers.get_norm_layer), so the tree here is the live
+    module's; the family, the template and the FLOPs are the costs command's."""
+    import importlib.util
+
+    if importlib.util.find_spec("timm") is None:
+        pytest.skip("timm is not installed")
+    from costs_helpers import flop_counter, runtime_binder, timm_importable
+
+    from analyzer.costs import aggregate, workload
+    from analyzer.costs.summary import summary
+
+    with timm_importable():
+        from timm.models.vision_transformer import VisionTransformer
+
+        torch.manual_seed(0)
+        model = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, num_classes=10,
+                                  **kw).eval()
+        with torch.no_grad(), flop_counter() as c:
+            model(torch.randn(1, 3, 32, 32))
+        binder = runtime_binder(model, families=())
+    template = workload.select_template(binder)
+    doc = summary(aggregate.run_workload(binder, workload.choose(template, image_size="32")))
+    assert template.name == "image_encoder" and not doc["unsupported"], doc["unsupported"]
+    assert doc["prefill"]["total"]["flops"] == c.get_total_flops()
+    assert doc["model_params"] == sum(p.numel() for p in model.parameters())

@@ -144,6 +144,7 @@ def load_workload_model(path=None) -> WorkloadModel:
     prose = _prose(data, path, {name for name, _ in tokens})
     applies = data.get("applies") or {}
     if not isinstance(applies, dict) or not set(applies) <= {"family", "modules"} or \
+            not isinstance(applies.get("family", ""), (str, list)) or \
             not isinstance(applies.get("modules", []), list):
         raise _bad(path, "applies", "expected {family: FAMILY, modules: [dotted names]}")
     stages = data.get("stages") or {}
@@ -181,7 +182,7 @@ def fits(model: WorkloadModel, binder) -> bool:
         if b.family is None or b.family.name != "wrapper":
             break
         name = binder.view.kids[name][0]
-    return b.family is not None and b.family.name == want
+    return b.family is not None and b.family.name in (want if isinstance(want, list) else [want])
 
 
 def select_template(binder) -> WorkloadModel:

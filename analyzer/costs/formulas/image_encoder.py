@@ -204,3 +204,33 @@ def text_encoder(d, w, kids):
         else:
             _unexpected("text_encoder", role, cd.family)
     return Expansion(Cost(), tuple(parts))
+
+
+@family("flat_vit", kind="container", title="ViT with its embeddings on the root (class token, positions, blocks)",
+        math=r"Y = \mathrm{Head}(\mathrm{Norm}(\mathrm{Blocks}([\,x_{cls};\ \mathrm{conv}_{k,\ s}(I)^{\top}\,] + E_{pos})))",
+        dims=("k_h", "k_w", "s_h", "s_w", "pad_h", "pad_w", "cls"), work=("B", "H", "W"),
+        notes=("The root holds the class token and the position table; its patch module is a convolution "
+               "(and identities); its blocks a list of transformer blocks, each seeing the L = g_h g_w + cls tokens.",
+               "The classifier head (a Linear beside the blocks) sees B pooled rows (class token or average pooling, "
+               "the mean not counted); norms "
+               "the B L tokens. Stages: embeddings, encoder, head."),
+        uncounted_ops=("pos-embed add",))
+def flat_vit(d, w, kids):
+    b = w["B"]
+    g_h, g_w = grid(d, w["H"], w["W"])
+    tokens = g_h * g_w + d["cls"]
+    parts = []
+    for role, (cd,) in kids.items():
+        if role == "patch":
+            parts.append(Part(role, work={"B": b, "H": w["H"], "W": w["W"], "H_o": g_h, "W_o": g_w}, stage="embeddings"))
+        elif role == "blocks":
+            parts.append(Part(role, "pass_through", work={"B": b, "S": tokens, "T": tokens, "rope": 1}, stage="encoder"))
+        elif cd.family in NORMS:
+            parts.append(Part(role, work={"N": b * tokens}, stage="encoder"))
+        elif cd.family in LINEAR:
+            parts.append(Part(role, work={"N": b}, stage="head"))
+        elif cd.family == "identity":
+            parts.append(Part(role, work={}, stage="encoder"))
+        else:
+            _unexpected("flat_vit", role, cd.family)
+    return Expansion(Cost(uncounted=(("pos-embed add", b * tokens),)), tuple(parts))
