@@ -13,6 +13,16 @@ PHASE_TITLES = {
 }
 
 
+def phase_title(doc: dict, phase: str) -> str:
+    """The phase's heading; a workload without image tokens (a text model, an image encoder) says so."""
+    w, t = doc["workload"], doc["tokens"]
+    if phase == "prefill" and "H" in w.get("values", {}):
+        return "prefill: one forward pass over the H x W image"
+    if phase == "prefill" and "vision_tokens" not in t and "llm_image_tokens" not in t:
+        return "prefill: one pass over the S-token prompt"
+    return PHASE_TITLES.get(phase, phase)
+
+
 def costs_json(doc: dict) -> str:
     return json.dumps(doc, indent=1, sort_keys=False) + "\n"
 
@@ -57,13 +67,15 @@ def costs_text(doc: dict, *, symbolic: bool = True, remarks: dict | None = None)
              f"dtype {w['dtype']} ({w['bytes_per_element']} B/element), attention "
              f"{w['attn_implementation'] or 'n/a'}",
              _tokens_line(t, note)]
+    if not t:  # a template without token counts (an image encoder: its grid is the family's)
+        lines.pop()
     for name, choice in w["conventions"].items():
         lines.append(f"convention: {name} = {choice}")
     header = ["stage", "params", "FLOPs", "weight bytes", "activation bytes", "FLOP/byte"]
     for phase in ("prefill", "decode"):
         if phase not in doc:
             continue
-        lines += ["", PHASE_TITLES.get(phase, phase)]
+        lines += ["", phase_title(doc, phase)]
         rows = [[s, f"{e['params']:,}", f"{e['flops']:,}", si(e["weight_bytes"], "B"), si(e["activation_bytes"], "B"),
                  "-" if e["arithmetic_intensity"] is None else f"{e['arithmetic_intensity']:.1f}"]
                 for s, e in doc[phase].items()]
