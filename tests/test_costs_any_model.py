@@ -23,6 +23,18 @@ DECODERS = {
     "phi": {"partial_rotary_factor": 0.5},                # partial rotary, parallel block, head bias
     "opt": {"ffn_dim": 96, "word_embed_proj_dim": 64},   # fc1 / fc2 in the layer, learned positions
     "olmo": {},                                           # LayerNorm without parameters
+    "gpt_neox": {"rotary_pct": 0.5},                      # fused query_key_value, embed_out head, parallel residual
+    "gptj": {"n_inner": 96, "rotary_dim": 8},             # sin/cos buffer (no rotary module), parallel block
+    "codegen": {"n_inner": 96, "rotary_dim": 8},          # fused qkv_proj, out_proj
+    "mpt": {"d_model": 64, "n_heads": 4, "n_layers": 2},  # Wqkv, ALiBi, LayerNorm without bias
+    "persimmon": {},                                      # q/k layernorms, relu^2, partial rotary
+    "stablelm": {"qk_layernorm": False},                  # LayerNorm with bias, partial rotary
+    "starcoder2": {},                                     # biases everywhere, c_fc / c_proj
+    "cohere": {},                                         # parallel block, a weight-only LayerNorm, tied head
+    "biogpt": {},                                         # scaled / learned-position Embedding subclasses
+    "glm": {"head_dim": 16, "pad_token_id": 0},           # fused gate_up_proj, partial rotary
+    "mistral": {},
+    "granite": {},                                        # multipliers (no FLOPs), no per-layer rotary
 }
 
 
