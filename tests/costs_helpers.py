@@ -93,3 +93,87 @@ def segment_anything_importable():
 
     with mock.patch.dict(sys.modules, fake_torchvision()):
         yield
+
+
+# ---- small transformers models: the costs command's figures against FlopCounterMode -------------
+SMALL = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "vocab_size": 101, "max_position_embeddings": 64}
+
+
+def small_config(model_type: str, **overrides):
+    from transformers import AutoConfig
+
+    return AutoConfig.for_model(model_type, **{**SMALL, **overrides})
+
+
+def lm_truth(config, s: int = 12, t: int = 20) -> dict:
+    """Real CPU forwards of AutoModelForCausalLM.from_config(config) under FlopCounterMode: a prefill
+    over s tokens (every position's logits), then one decode step over t keys (a cache of t - 1)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    out = {"params": sum(p.numel() for p in model.parameters()), "class": type(model)}
+    with torch.no_grad():
+        with flop_counter() as c:
+            model(input_ids=torch.randint(0, config.vocab_size, (1, s)), use_cache=False)
+        out["prefill"] = c.get_total_flops()
+        past = model(input_ids=torch.randint(0, config.vocab_size, (1, t - 1)), use_cache=True).past_key_values
+        with flop_counter() as c:
+            model(input_ids=torch.randint(0, config.vocab_size, (1, 1)), past_key_values=past, use_cache=True)
+        out["decode"] = c.get_total_flops()
+    return out
+
+
+def image_truth(cls, config, size) -> dict:
+    """cls(config) on the CPU under FlopCounterMode, one image of size = (H, W)."""
+    import torch
+
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    with torch.no_grad(), flop_counter() as c:
+        model(pixel_values=torch.randn(1, config.num_channels, *size))
+    return {"params": sum(p.numel() for p in model.parameters()), "flops": c.get_total_flops()}
+
+
+def static_costs(cls, config, tmp_path, s: int = 12, t: int = 20, extra=(), **choice) -> dict:
+    """The costs document for the class's source folder and ``config`` (as config.json), through the
+    command's own steps (static analysis, template selection, workload)."""
+    import inspect
+
+    from analyzer.api import analyze_with_attrs
+    from analyzer.costs import aggregate, workload
+    from analyzer.costs.summary import summary
+
+    src = Path(inspect.getsourcefile(cls))
+    cfg = tmp_path / "config.json"
+    cfg.write_text(config.to_json_string())
+    result, attrs = analyze_with_attrs(str(src.parent), root=f"{src.stem}:{cls.__name__}", config=str(cfg))
+    binder = aggregate.build_binder(result.tree, attrs, family_files=extra)
+    model = workload.select_template(binder)
+    chosen = workload.choose(model, **(choice or {"text_tokens": s, "kv_length": t}))
+    return summary(aggregate.run_workload(binder, chosen))
+
+
+@contextmanager
+def timm_importable():
+    """timm imports torchvision (not installed here): bench/zoo_truth.py's permissive stub finder while
+    inside; the stubbed torchvision and timm modules forgotten afterwards."""
+    import transformers  # noqa: F401  (it probes torchvision with find_spec: import it unstubbed)
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from zoo_truth import _StubFinder
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    finder = _StubFinder(("torchvision",))
+    before = set(sys.modules)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        for name in set(sys.modules) - before:  # torch's own lazily imported modules stay
+            if name.split(".")[0] in ("torchvision", "timm"):
+                del sys.modules[name]

@@ -195,7 +195,7 @@ def test_weights_are_never_opened(cache, capsys, tmp_path):
     try:
         for argv in runs:
             code, out, err = _run(capsys, *argv)
-            assert code == (1 if argv[0] == "costs" else 0), (argv, err)  # costs: no workload for Net
+            assert code == (2 if argv[0] == "costs" else 0), (argv, err)  # costs: no workload template fits Net
         opened = list(_OPENED)
     finally:
         _OPENED = None

@@ -127,7 +127,8 @@ def test_a_hub_id_names_its_revision_and_commit(tmp_path, monkeypatch, capsys):
     page = out.read_text(encoding="utf-8")
     assert f"org/tiny <span class=\"muted\">revision</span> v1.0 <span class=\"muted\">commit</span> " \
            f"<span class=\"mono\">{C_OLD}</span>" in page
-    assert "&quot;d&quot;: 4" in page and "Costs are incomplete" in page  # the snapshot's config.json, as used
+    assert "&quot;d&quot;: 4" in page  # the snapshot's config.json, as used
+    assert "Costs are missing" in page and "no workload template fits" in page  # no template fits (exit 2 in costs)
     assert "Traceback" not in capsys.readouterr().err
 
 

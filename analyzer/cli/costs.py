@@ -43,8 +43,11 @@ def _add_workload_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lm-head", choices=["all", "last"], help="positions lm_head projects in the prefill: all "
                    "(a forward computing every position's logits) or last; default: the workload file's "
                    "lm_head_positions convention")
+    g.add_argument("--image-size", metavar="N|HxW",
+                   help="an image-encoder workload: the input image, N x N or H x W pixels (default: the template's)")
     g.add_argument("--workload", metavar="YAML",
-                   help="workload model (default: the file rules/workloads/index.yaml names)")
+                   help="workload model (default: the most specific template of rules/workloads/index.yaml "
+                        "whose `applies` rule fits the tree)")
     g.add_argument("--families", action="append", default=[], metavar="YAML",
                    help="extra class -> family mappings layered over rules/families.yaml (repeatable)")
 
@@ -123,11 +126,12 @@ def _costs(args, result, attrs):
     from analyzer.costs import aggregate as costs, workload
 
     binder = costs.build_binder(result.tree, attrs, family_files=args.families)
-    model = workload.load_workload_model(args.workload)
+    model = workload.load_workload_model(args.workload) if args.workload else workload.select_template(binder)
     chosen = workload.choose(model, mode=args.mode, crops=args.crops, crop_grid=args.crop_grid,
                              text_tokens=args.text_tokens, kv_length=args.kv_length, dtype=args.dtype,
-                             conventions={"lm_head_positions": args.lm_head} if args.lm_head else None)
-    return costs.run_workload(binder, chosen)
+                             conventions={"lm_head_positions": args.lm_head} if args.lm_head else None,
+                             image_size=getattr(args, "image_size", None))
+    return costs.run_workload(binder, chosen, role_stages=not args.stages)
 
 
 def _hub_meta(result) -> dict | None:

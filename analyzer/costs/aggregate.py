@@ -32,6 +32,7 @@ class Binding:
     dims: Dims | None = None
     children: tuple = ()  # ((role, child name), ...)
     problem: str | None = None
+    inferred: str | None = None  # a structural match: "families.yaml: structures[i]: why"
 
 
 class Binder:
@@ -43,6 +44,13 @@ class Binder:
         self.view = TreeView(tree, attrs)
         self.nodes = self.view.nodes
         self._cache: dict = {}
+        from analyzer.costs.structures import StructureMatcher
+
+        self.matcher = StructureMatcher(rules.structures, self.view, self._family_of)
+
+    def _family_of(self, name: str):
+        b = self.bind(name)
+        return b.family.name if b.family is not None else None
 
     def bind(self, name: str, family: str | None = None) -> Binding:
         key = (name, family)
@@ -60,6 +68,10 @@ class Binder:
                     break
             except Unbound as exc:
                 raise Unbound(f"{m.where}: when: {exc}") from None
+        if found is None:
+            hit = self.matcher.match(name)
+            if hit is not None and (family is None or hit[0].family == family):
+                return self._structural(*hit)
         if family is None:
             if found is None:
                 raise Unbound(f"no family for class {node.cls} ({node.class_qualname or 'no qualname'}) in "
@@ -68,6 +80,15 @@ class Binder:
         if found is not None and found.family == family:
             return found
         return self.rules.for_family(family, f"families.{family}")
+
+    def _structural(self, s, found: dict):
+        from analyzer.costs.families import Mapping
+
+        dims, children = self.rules.defaults.get(s.family, ({}, {}))
+        dims = {**dims, **dict(s.dims)}
+        children = {**children, **dict(s.children), **{r: c.rsplit(".", 1)[-1] for r, c in found.items()}}
+        why = f"{s.where}: {s.why}" if s.why else s.where
+        return Mapping(s.family, tuple(sorted(dims.items())), tuple(sorted(children.items())), None, why)
 
     def _bind(self, name: str, family: str | None) -> Binding:
         if name not in self.nodes:
@@ -87,10 +108,11 @@ class Binder:
                     raise Unbound(f"{m.where}: dimension {dim} = {v!r} is not an integer")
                 values[dim] = sp.Integer(v)
             children = []
-            for role in fam.all_roles:
+            roles = fam.all_roles or tuple(r for r, _ in m.children)  # a container: the structure's roles
+            for role in roles:
                 child = self.view.join(name, m.child(role))
                 if child not in self.nodes:
-                    if fam.optional(role):
+                    if fam.optional(role) or not fam.all_roles:
                         continue
                     raise Unbound(f"family {fam.name!r} needs child {m.child(role)!r} (role {role})")
                 children.append((role, child))
@@ -102,7 +124,8 @@ class Binder:
                 if sub.problem:
                     raise Unbound(f"child {child!r}: {sub.problem}")
                 values[role] = sub.dims
-            return Binding(name, fam, Dims.of(fam.name, values), tuple(children))
+            inferred = m.where if "structures[" in m.where else None
+            return Binding(name, fam, Dims.of(fam.name, values), tuple(children), inferred=inferred)
         except (Unbound, FamilyError) as exc:
             return Binding(name, problem=str(exc))
 
@@ -147,6 +170,10 @@ class Walk:
     unsupported: dict = field(default_factory=dict)  # name -> reason
     ignored: dict = field(default_factory=dict)  # name -> reason
     used: dict = field(default_factory=dict)  # name -> Binding it ran with (first one)
+    stage_of: dict = field(default_factory=dict)  # name -> role-based stage a parent family gave its subtree
+    inferred: dict = field(default_factory=dict)  # name -> how its family was found (structure, parent's call)
+    shared: dict = field(default_factory=dict)  # name -> parameters it shares with another module (tied)
+    assumptions: dict = field(default_factory=dict)  # name -> an assumption its cost rests on (routing, tying)
     phase: str = ""
 
     def run(self, name: str, family: str | None, work: dict | None) -> Cost:
@@ -160,6 +187,12 @@ class Walk:
             return Cost(params=self.binder.static_params(name))  # stored, not run
         fam = b.family
         self.used.setdefault(name, b)
+        if b.inferred:
+            self.inferred.setdefault(name, b.inferred)
+        elif family is not None and self.binder.bind(name).problem:
+            self.inferred.setdefault(name, f"no class entry; its parent's family calls it as {family}")
+        if fam.name == "lm_head" and work.get("tied") is not None:
+            self._tied(name, b, work["tied"])
         try:
             if fam.kind == "leaf":
                 cost = registry.inclusive(fam.name, b.dims, work)
@@ -172,15 +205,21 @@ class Walk:
         except (FamilyError, TypeError, ValueError) as exc:
             self._unsupported(name, f"family {fam.name!r}: {exc}")
             return Cost()
+        for sentence in exp.assumptions:
+            self.assumptions.setdefault(name, sentence)
         own = exp.own
-        if fam.kind == "container":
+        if fam.kind == "container":  # its own work (an attention core...) plus its loose parameters
             own_params = self.binder.nodes[name].param_count() or 0
-            own = Cost(params=own_params, weight_bytes=own_params * BYTES, uncounted=own.uncounted)
+            own = Cost(params=own_params, weight_bytes=own_params * BYTES).plus(own)
         inner = []
         covered = set()
         for part in exp.parts:
             holder, targets = self._targets(b, part)
             covered.add(holder)
+            if part.stage is not None:
+                for t in ([holder] if holder else []) + targets:
+                    for n in self.binder.subtree(t):
+                        self.stage_of.setdefault(n, part.stage)
             results = [self.run(child, part.family, part.work) for child in targets
                        if fam.kind != "composite" or self._matches(child, part)]
             inner += results
@@ -194,12 +233,46 @@ class Walk:
         self._record(name, own, incl.with_io(exp.own.act_in, exp.own.act_out))
         return incl
 
+    def _tied(self, name: str, b: Binding, tied):
+        """The head's weight shared with the input embedding (tie_word_embeddings): counted once. When
+        the root's config is not statically known, the nearest module under the head's siblings whose
+        config is (the backbone and its layers hold the same config object) says it; failing that, the
+        head is counted, and said so."""
+        if tied == -1:
+            attrs = self.binder.view.attrs
+            parent = name.rpartition(".")[0]
+            near = [n for sib in self.binder.view.kids.get(parent, []) for n in self.binder.subtree(sib)]
+            near.sort(key=lambda n: n.count("."))  # the nearest modules first
+            for sib in near if attrs is not None else ():
+                value = attrs.get(sib, ("config", "tie_word_embeddings"))
+                if value is not attrs.MISSING:
+                    tied = int(bool(value))
+                    self.assumptions.setdefault(name, f"tie_word_embeddings = {bool(value)}, read from the config of "
+                                                      f"{sib!r} (the root's is not statically known)")
+                    break
+        if tied == 1:
+            self.shared.setdefault(name, int(b.dims["d_in"] * b.dims["d_out"]))
+        elif tied == -1:
+            self.assumptions.setdefault(name, "whether it shares the input embedding's weight is unknown (no "
+                                              "static config attribute): its parameters are counted")
+
     def _kids(self, b: Binding):
-        names = dict(b.children) if b.family.all_roles else {c.rsplit(".", 1)[-1]: c for c in self.binder.view.kids.get(b.name, [])}
+        if b.family.all_roles:
+            names = dict(b.children)
+        else:  # every child, by its name, or by the role a structural match gave it
+            names = {c.rsplit(".", 1)[-1]: c for c in self.binder.view.kids.get(b.name, [])}
+            for role, child in b.children:
+                names.pop(child.rsplit(".", 1)[-1], None)
+                names[role] = child
         out = []
         for role, child in names.items():
             sub = self.binder.bind(child)
-            out.append((role, (sub.dims,) if sub.dims is not None else (Dims("unbound"),)))
+            if sub.dims is not None:
+                out.append((role, (sub.dims,)))
+            else:
+                node = self.binder.nodes[child]
+                bare = not node.params and not node.buffers and not self.binder.view.kids.get(child)
+                out.append((role, (Dims("bare" if bare else "unbound"),)))
         return tuple(out)
 
     def _targets(self, b: Binding, part: Part) -> tuple:
@@ -253,6 +326,9 @@ class Report:
     stages: tuple  # stage names in order
     phases: dict  # phase -> {stage: Cost (sum of own costs)}; "total" included
     reached: set
+    stage_of: dict = field(default_factory=dict)  # module name -> stage
+    params_by_stage: dict = field(default_factory=dict)  # stage -> parameters stored (tied counted once)
+    model_params: int = 0  # the whole model's parameters, tied weights once (as model.parameters())
 
     def value(self, expr) -> int | float:
         v = sp.sympify(expr).subs(self.workload.values)
@@ -262,13 +338,19 @@ class Report:
 def build_binder(tree, attrs=None, family_files=()) -> Binder:
     """``attrs``: module_attrs.AttrSource (for attr() expressions); ``family_files`` layered over
     rules/families.yaml."""
-    rules = load_family_rules(family_files, known_families=set(registry.REGISTRY))
+    from analyzer.costs.structures import with_structures
+
+    known = set(registry.REGISTRY)
+    rules = with_structures(load_family_rules(family_files, known_families=known), known)
     return Binder(tree, rules, attrs)
 
 
-def run_workload(binder: Binder, workload, stage_order=None) -> Report:
+def run_workload(binder: Binder, workload, stage_order=None, role_stages: bool = True) -> Report:
     """Walk every phase's entries. Stages are listed in ``stage_order`` if given, else in the order
-    the workload first runs them (the order of its entries), then the others, sorted."""
+    the workload first runs them (the order of its entries), then the others, sorted. With
+    ``role_stages`` and a template that names its stages, a module's stage is the one its parent's
+    family gave it (embed, decoder, head...); otherwise the tree's stage tag (rules/stages.yaml,
+    --stages)."""
     walk = Walk(binder)
     roots = [n for n, node in binder.nodes.items() if _is_root(binder, n)]
     for phase, entries in workload.phases.items():
@@ -287,20 +369,30 @@ def run_workload(binder: Binder, workload, stage_order=None) -> Report:
                 walk.ignored[n] = f"not executed in mode {workload.mode!r}"
             else:
                 walk.unsupported[n] = "not reached by any entry of the workload file"
-    present = {m.stage for m in binder.tree.modules}
+    model = workload.model
+    if role_stages and model.stages:
+        stage_of = {n: walk.stage_of.get(n, model.default_stage) for n in binder.nodes}
+        stage_order = stage_order or model.stages
+    else:
+        stage_of = {m.name: m.stage for m in binder.tree.modules}
+    present = set(stage_of.values())
     if stage_order is None:
         entries = [e.module for es in workload.phases.values() for e in es]
-        stage_order = tuple(dict.fromkeys(binder.nodes[m].stage for m in entries if m in binder.nodes))
+        stage_order = tuple(dict.fromkeys(stage_of[m] for m in entries if m in binder.nodes))
     stages = tuple(s for s in stage_order if s in present) + tuple(sorted(present - set(stage_order)))
+    params_by_stage = {s: 0 for s in stages}
+    for m in binder.tree.modules:
+        params_by_stage[stage_of[m.name]] += (m.param_count() or 0) - walk.shared.get(m.name, 0)
     phases = {}
     for phase in workload.phases:
         per_stage = {s: [] for s in stages}
         for name, own, _ in walk.calls.get(phase, []):
-            per_stage[binder.nodes[name].stage].append(own)
+            per_stage[stage_of[name]].append(own)
         out = {s: total(costs) for s, costs in per_stage.items()}
         out["total"] = total(list(out.values()))
         phases[phase] = out
-    return Report(workload, binder.tree, walk, stages, phases, reached)
+    return Report(workload, binder.tree, walk, stages, phases, reached, stage_of, params_by_stage,
+                  sum(params_by_stage.values()))
 
 
 def _is_root(binder: Binder, name: str) -> bool:

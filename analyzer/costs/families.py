@@ -47,6 +47,8 @@ class FamilyRules:
     defaults: dict  # family -> (dims dict, children dict)
     classes: dict  # key -> tuple[Mapping, ...]
     files: tuple
+    structures: tuple = ()  # structures.Structure, tried in order when no class entry applies
+    raw_structures: tuple = ()  # ((path, the file's `structures:` list), ...), parsed by structures.py
 
     def candidates(self, qualname: str, cls: str) -> tuple:
         """Mappings for a class: the longest dotted suffix of its qualname that has an entry, else
@@ -116,10 +118,11 @@ def load_family_rules(extra: list | tuple = (), known_families=None) -> FamilyRu
     files = [RULES_DIR / "families.yaml", *[Path(p) for p in extra]]
     defaults: dict = {}
     classes: dict = {}
+    structures: list = []
     for path in files:
         data = load_yaml(path)
-        if not isinstance(data, dict) or not set(data) <= {"families", "classes"}:
-            raise _bad(path, "(top)", "expected a mapping with 'families' and/or 'classes'")
+        if not isinstance(data, dict) or not set(data) <= {"families", "classes", "structures"}:
+            raise _bad(path, "(top)", "expected a mapping with 'families', 'classes' and/or 'structures'")
         for fam, spec in (data.get("families") or {}).items():
             if not isinstance(spec, dict) or not set(spec) <= {"dims", "children"}:
                 raise _bad(path, f"families.{fam}", "expected {dims, children}")
@@ -130,7 +133,18 @@ def load_family_rules(extra: list | tuple = (), known_families=None) -> FamilyRu
         for key, spec in (data.get("classes") or {}).items():
             items = spec if isinstance(spec, list) else [spec]
             classes[str(key)] = tuple(_mapping(item, path, f"classes.{key}", defaults, known_families) for item in items)
-    return FamilyRules(defaults, classes, tuple(str(f) for f in files))
+        if data.get("structures") is not None:
+            structures.append((Path(path), data["structures"]))
+    return FamilyRules(defaults, classes, tuple(str(f) for f in files), (), tuple(structures))
+
+
+def bad_entry(path, key: str, message: str) -> AnalyzerError:
+    """E005 for an entry of a families file (structures.py reports through it)."""
+    return _bad(path, key, message)
+
+
+def compile_dims(raw, path, key) -> dict:
+    return _dims(raw, path, key)
 
 
 def _check_family(known, fam, path, key):
@@ -209,6 +223,11 @@ def _dotted(node) -> str:
 def _ev(node, view: TreeView, base: str, text: str):
     if isinstance(node, ast.Constant):
         return node.value
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call):  # attr(normalized_shape)[0]
+        value, idx = _ev(node.value, view, base, text), _ev(node.slice, view, base, text)
+        if not isinstance(value, tuple) or not isinstance(idx, int) or not -len(value) <= idx < len(value):
+            raise Unbound(f"cannot index {value!r} with {idx!r} in {text!r}")
+        return value[idx]
     if isinstance(node, ast.Subscript):
         path = _dotted(node.value)
         shape = view.tensor(base, path)

@@ -129,11 +129,13 @@ def build(report, meta: dict | None = None) -> dict:
         if b is None:
             b = binder.bind(node.name)
         fam = b.family.name if b.family is not None else "(none)"
-        key = (node.stage, fam, b.dims, state, _skeleton(node.name))
+        key = (report.stage_of.get(node.name, node.stage), fam, b.dims, state, _skeleton(node.name))
         groups.setdefault(key, []).append(node.name)
     stages: dict = {}
     for (stage, fam, dims, state, _), names in groups.items():
         entry = {"family": fam, "state": state, "paths": index_pattern(names), "count": len(names),
+                 "classes": sorted({binder.nodes[n].cls for n in names}),
+                 "inferred": walk.inferred.get(names[0]) or b.inferred,
                  "dims": {k: (int(v) if v.is_Integer else str(v)) if not hasattr(v, "family") else v.family
                           for k, v in (dims.items if dims is not None else ())},
                  "params_each": binder.static_params(names[0]), "per_call": None, "values": {}}
@@ -152,7 +154,17 @@ def build(report, meta: dict | None = None) -> dict:
                 summed = total(costs)
                 entry["values"][phase] = {f: report.value(getattr(summed, f)) for f in ("flops", "weight_bytes", "act_bytes")}
         stages.setdefault(stage, []).append(entry)
+    covers: dict = {}  # family -> the classes and module paths it covers in this model
+    for groups_ in stages.values():
+        for g in groups_:
+            c = covers.setdefault(g["family"], {"classes": set(), "paths": []})
+            c["classes"].update(g["classes"])
+            c["paths"] += g["paths"]
     model = report.workload.model
+    families = {name: family_entry(fam, model.family_notes.get(name, ())) for name, fam in sorted(registry.REGISTRY.items())}
+    for name, c in covers.items():
+        if name in families:
+            families[name]["covers"] = {"classes": sorted(c["classes"]), "paths": c["paths"]}
     return {
         "schema": "modeltree-formulations/1",
         "root": report.tree.root,
@@ -162,8 +174,8 @@ def build(report, meta: dict | None = None) -> dict:
         "remarks": dict(model.remarks),
         "costs": summary(report, meta),
         "symbols": dict(model.symbols),
-        "families": {name: family_entry(fam, model.family_notes.get(name, ()))
-                     for name, fam in sorted(registry.REGISTRY.items())},
+        "families": families,
+        "unbound": sorted(covers.get("(none)", {}).get("classes", ())),
         "stages": {s: stages[s] for s in report.stages if s in stages},
         "references": [dict(r) for r in model.references] + [{"title": t, "url": u} for t, u in REFERENCES],
     }

@@ -38,12 +38,12 @@ def summary(report, meta: dict | None = None) -> dict:
     ``activated_params`` (= weight_bytes / bytes per element) for the phase; ``*_expr`` siblings
     are the SymPy forms in the workload symbols."""
     w = report.workload
-    static = report.tree.totals()["params_by_stage"]
+    static = report.params_by_stage
     out = {"schema": SCHEMA,
            "tokens": {k: w.tokens[k] for k in ("vision_tokens", "llm_image_tokens", "sequence_length") if k in w.tokens}}
     for phase, stages in report.phases.items():
         out[phase] = {s: _stage_entry(report, stages[s], static.get(s, 0)) for s in report.stages}
-        out[phase]["total"] = _stage_entry(report, stages["total"], sum(static.values()))
+        out[phase]["total"] = _stage_entry(report, stages["total"], report.model_params)
     names = {str(k): int(v) for k, v in w.values.items()}
     out["workload"] = {
         "model": w.model.name, "title": w.model.title, "mode": w.mode, "crop_grid": list(w.crop_grid) if w.crop_grid else None,
@@ -53,9 +53,29 @@ def summary(report, meta: dict | None = None) -> dict:
     }
     if "decode" in report.phases:
         out["activated_params_per_token"] = out["decode"]["total"]["activated_params"]
+    # the whole model's parameters, tied weights counted once (as sum(p.numel() for p in model.parameters()))
+    out["model_params"] = report.model_params
+    out["shared_params"] = dict(sorted(report.walk.shared.items()))
+    out["inferred"] = inferred_families(report)
+    out["assumptions"] = dict(sorted(report.walk.assumptions.items()))
     out["unsupported"] = dict(sorted(report.walk.unsupported.items()))
     out["ignored"] = dict(sorted(report.walk.ignored.items()))
     out["complete"] = not report.walk.unsupported
     if meta:
         out["meta"] = meta
     return out
+
+
+def inferred_families(report) -> list:
+    """Families found by structure (or given by a parent's call), grouped: [{family, why, count,
+    example}], in tree order."""
+    groups: dict = {}
+    for name in report.walk.binder.nodes:
+        why = report.walk.inferred.get(name)
+        if why is None:
+            continue
+        b = report.walk.used.get(name)
+        fam = b.family.name if b is not None and b.family is not None else "?"
+        entry = groups.setdefault((fam, why), {"family": fam, "why": why, "count": 0, "example": name})
+        entry["count"] += 1
+    return list(groups.values())

@@ -25,7 +25,8 @@ from analyzer.rules import RULES_DIR, load_yaml
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4, "fp8": 1}
 WORKLOADS_DIR = RULES_DIR / "workloads"
 _KEYS = {"name", "title", "symbols", "constants", "defaults", "modes", "tokens", "conventions", "phases",
-         "remarks", "notes", "family_notes", "references"}
+         "remarks", "notes", "family_notes", "references", "applies", "stages", "image"}
+DOC = "docs/workloads.md"  # how to write a workload template
 REMARK_KEYS = ("activated_params_per_token",)  # besides the token names
 
 
@@ -53,6 +54,14 @@ class WorkloadModel:
     notes: tuple = ()  # model-specific notes (strings)
     family_notes: dict = field(default_factory=dict)  # family -> tuple of notes on this model's use of it
     references: tuple = ()  # ({"title", "url", "note"?}, ...)
+    applies: dict = field(default_factory=dict)  # {family: F, modules: [...]}: when the template fits a tree
+    stages: tuple = ()  # role-based stage names (families give them); () = the tree's stage tags
+    default_stage: str = "other"  # for modules no family gave a stage
+    image: bool = False  # takes --image-size (H x W pixels: the symbols H and W)
+
+    @property
+    def specificity(self) -> int:
+        return len(self.applies.get("modules", ())) + ("family" in self.applies)
 
 
 @dataclass(frozen=True)
@@ -133,8 +142,63 @@ def load_workload_model(path=None) -> WorkloadModel:
             out.append(Entry(e["module"], work, e.get("family"), e.get("when")))
         phases[str(phase)] = tuple(out)
     prose = _prose(data, path, {name for name, _ in tokens})
+    applies = data.get("applies") or {}
+    if not isinstance(applies, dict) or not set(applies) <= {"family", "modules"} or \
+            not isinstance(applies.get("family", ""), (str, list)) or \
+            not isinstance(applies.get("modules", []), list):
+        raise _bad(path, "applies", "expected {family: FAMILY, modules: [dotted names]}")
+    stages = data.get("stages") or {}
+    if not isinstance(stages, dict) or not isinstance(stages.get("names", []), list):
+        raise _bad(path, "stages", "expected {names: [stage, ...], default: stage}")
     return WorkloadModel(str(path), str(data.get("name", path.stem)), str(data.get("title", "")), symbols, constants,
-                         dict(data.get("defaults") or {}), modes, tuple(tokens), conventions, phases, **prose)
+                         dict(data.get("defaults") or {}), modes, tuple(tokens), conventions, phases, **prose,
+                         applies=dict(applies), stages=tuple(stages.get("names", ())),
+                         default_stage=str(stages.get("default", "other")), image=bool(data.get("image", False)))
+
+
+def template_paths() -> list:
+    """The templates rules/workloads/index.yaml lists under ``templates`` (the default first)."""
+    index = WORKLOADS_DIR / "index.yaml"
+    data = load_yaml(index)
+    names = data.get("templates") if isinstance(data, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) and Path(n).name == n for n in names):
+        raise _bad(index, "templates", "expected a list of file names in rules/workloads/")
+    return [WORKLOADS_DIR / n for n in names]
+
+
+def fits(model: WorkloadModel, binder) -> bool:
+    """The template's ``applies`` rule on a tree: the root binds to ``family`` (by class or by
+    structure) and every listed module exists."""
+    if not model.applies:
+        return False
+    if any(m not in binder.nodes for m in model.applies.get("modules", ())):
+        return False
+    want = model.applies.get("family")
+    if want is None:
+        return True
+    name = ""
+    for _ in range(8):  # through wrappers (a module holding only its inner model)
+        b = binder.bind(name)
+        if b.family is None or b.family.name != "wrapper":
+            break
+        name = binder.view.kids[name][0]
+    return b.family is not None and b.family.name in (want if isinstance(want, list) else [want])
+
+
+def select_template(binder) -> WorkloadModel:
+    """The most specific template that fits (ties: the index's order); E003 naming what was looked
+    for when none does."""
+    models = [load_workload_model(p) for p in template_paths()]
+    fitting = [m for m in models if fits(m, binder)]
+    if fitting:
+        return max(fitting, key=lambda m: m.specificity)  # max keeps the first of equals
+    root = binder.bind("")
+    got = root.family.name if root.family is not None else f"none ({root.problem})"
+    wanted = "; ".join(f"{Path(m.path).name}: root family {m.applies.get('family', '-')}"
+                       + (f" with modules {', '.join(m.applies['modules'])}" if m.applies.get("modules") else "")
+                       for m in models)
+    raise _user(f"no workload template fits this model (its root's family: {got}). Looked for: {wanted}. "
+                f"Write one and pass it with --workload FILE (see {DOC}).")
 
 
 def _strings(raw, path, key) -> tuple:
@@ -186,9 +250,18 @@ def parse_grid(text: str) -> tuple:
     return (int(w), int(h))
 
 
+def parse_size(text) -> tuple:
+    """--image-size: N (a square) or HxW, in pixels."""
+    h, sep, w = str(text).lower().partition("x")
+    w = w if sep else h
+    if not h.isdigit() or not w.isdigit() or int(h) < 1 or int(w) < 1:
+        raise _user(f"--image-size expects N or HxW (e.g. 224 or 384x256), got {text!r}")
+    return (int(h), int(w))
+
+
 def choose(model: WorkloadModel, *, mode: str | None = None, crops: int | None = None, crop_grid=None,
            text_tokens: int | None = None, kv_length: int | None = None, dtype: str = "bf16",
-           conventions: dict | None = None) -> Workload:
+           conventions: dict | None = None, image_size=None) -> Workload:
     mode = mode or model.defaults.get("mode")
     if mode not in model.modes:
         raise _user(f"--mode must be one of {', '.join(model.modes)}, got {mode!r}")
@@ -201,15 +274,21 @@ def choose(model: WorkloadModel, *, mode: str | None = None, crops: int | None =
         raise _user("--text-tokens must be >= 0")
     values = {sym("R"): int(spec["R"]), sym("I"): int(int(spec["R"]) > 0), sym("R_c"): int(spec.get("R_c", 0)) if grid else 0,
               sym("w_c"): grid[0] if grid else 0, sym("h_c"): grid[1] if grid else 0, sym("N_text"): int(n_text)}
+    if model.image:
+        h, w = parse_size(image_size) if image_size is not None else (int(spec["R"]), int(spec["R"]))
+        values[sym("H")], values[sym("W")] = h, w
+    elif image_size is not None:
+        raise _user(f"--image-size: the workload {model.name!r} takes no image")
     tokens = {}
     for name, expr in model.tokens:
         tokens[name] = int(expr.subs(values))
     seq = tokens.get("sequence_length")
-    values[sym("S")] = seq
-    t = seq + 1 if kv_length is None else kv_length
-    if t < 1:
-        raise _user("--kv-length must be >= 1")
-    values[sym("T")] = t
+    if seq is not None:
+        values[sym("S")] = seq
+        t = seq + 1 if kv_length is None else kv_length
+        if t < 1:
+            raise _user("--kv-length must be >= 1")
+        values[sym("T")] = t
     values[BYTES] = DTYPE_BYTES[dtype]
     chosen = {}
     subst = {}

@@ -79,6 +79,11 @@ def _family(name: str, f: dict) -> list:
     if f["uncounted_ops"]:
         lines += [f"Runs but not counted as FLOPs (FlopCounterMode skips them too): {', '.join(f['uncounted_ops'])}.", ""]
     lines += [f"- {n}" for n in f["notes"]] + ([""] if f["notes"] else [])
+    if f.get("covers"):
+        paths = f["covers"]["paths"]
+        lines += [f"Covers in this model: classes {', '.join(f'`{c}`' for c in f['covers']['classes'])}; modules "
+                  + ", ".join(f"`{p}`" for p in paths[:12]) + (f" and {len(paths) - 12} more groups" if len(paths) > 12 else "")
+                  + ".", ""]
     return lines
 
 
@@ -96,7 +101,10 @@ def _stage(stage: str, groups: list, phases: list) -> list:
             per_call = _math(g["per_call"]["flops"]["latex"]) if g["per_call"] else ("sum of children" if g["state"] == "handled" else "-")
             vals = [f"{g['values'][p]['flops']:,}" if p in g["values"] else "-" for p in phases]
             state = "; ".join([g["state"] + (f": {g['reason']}" if "reason" in g else "")] + g["notes"])
-            rows.append(["<br>".join(f"`{p}`" for p in g["paths"]), g["count"], dims, f"{g['params_each']:,}", per_call]
+            if g.get("inferred"):
+                state += f"; family inferred: {g['inferred']}"
+            rows.append(["<br>".join(f"`{p}`" for p in g["paths"]) + f" ({', '.join(g['classes'])})", g["count"], dims,
+                         f"{g['params_each']:,}", per_call]
                         + vals + [state])
         lines += _table(header, rows)
         detailed = [g for g in by_family[fam] if g["per_call"]]

@@ -3,6 +3,6 @@
 Importing this package registers every family. Only the costs path imports it (it pulls in
 SymPy); the ``tree`` command never does.
 """
-from analyzer.costs.formulas import (activations, containers, conv, decoder, embedding, linear, mlp, norms,  # noqa: F401
-                               projector, vit, vit_windowed)
+from analyzer.costs.formulas import (activations, containers, conv, decoder, embedding, image_encoder,  # noqa: F401
+                               linear, mlp, moe, norms, projector, transformer, vit, vit_windowed)
 from analyzer.costs.formulas.registry import REGISTRY, FamilyError, family, get, inclusive  # noqa: F401

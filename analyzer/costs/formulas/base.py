@@ -128,7 +128,8 @@ class Part:
     the role is the child name). ``family``/``dims``: how the parent sees the child (None for a
     container: the child's own mapping is used). ``work``: the child's workload (None: the child
     is not executed, its parameters still count). ``count``: how many children the role names
-    (e.g. E experts), each called with ``work``.
+    (e.g. E experts), each called with ``work``. ``stage``: the workload template's role-based
+    stage of the child's subtree (embed, decoder, head...), used when no stages file applies.
     """
 
     role: str
@@ -136,6 +137,7 @@ class Part:
     dims: Dims | None = None
     work: dict | None = field(default=None, hash=False, compare=False)
     count: object = 1
+    stage: str | None = field(default=None, hash=False, compare=False)  # a role-based stage for the subtree
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class Expansion:
 
     own: Cost
     parts: tuple = ()
+    assumptions: tuple = ()  # plain sentences the cost rests on (routing...), reported per module
 
 
 # ---- shared cores (as torch.utils.flop_counter reuses mm_flop / conv_flop_count) ------------

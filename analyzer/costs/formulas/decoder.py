@@ -31,7 +31,9 @@ def _describe_attention(d) -> list:
                "S T - S (S - 1) / 2 pairs.",
                "FlashAttention IO: with fused = 1 the S x T scores never reach memory; eager writes and "
                "reads them (4 B heads S T elements of traffic).",
-               "KV cache after the call: 2 B T d_kv elements per layer."),
+               "KV cache after the call: 2 B T d_kv elements per layer.",
+               "Its rotary_emb runs per call unless the decoder stack computes the cos/sin tables once "
+               "(workload flag rope = 0: then it is not executed)."),
         uncounted_ops=("softmax", "rotary apply", "mask add"), describe=lambda d: _describe_attention(d))
 def decoder_attention(d, w):
     b, s, t = w["B"], w["S"], w["T"]
@@ -52,7 +54,8 @@ def decoder_attention(d, w):
              Part("k_proj", "linear", _linear(d["d"], kvd, d["k_bias"]), n),
              Part("v_proj", "linear", _linear(d["d"], kvd, d["v_bias"]), n),
              Part("o_proj", "linear", _linear(qd, d["d"], d["o_bias"]), n),
-             Part("rotary_emb", "rotary_embedding", Dims.of("rotary_embedding", {"half": hd / 2}), {"B": b, "S": s}))
+             Part("rotary_emb", "rotary_embedding", Dims.of("rotary_embedding", {"half": hd / 2}),
+                  {"B": b, "S": s} if w.get("rope", 1) else None))  # rope = 0: the stack computed the tables
     return Expansion(own, parts)
 
 

@@ -31,3 +31,14 @@ def rotary_embedding(d, w):
     out = 2 * b * s * 2 * half * BYTES
     return Cost(flops=mm_flops(b * half, 1, s), act_out=out, act_bytes=out,
                 uncounted=(("cos/sin", 2 * b * s * 2 * half),))
+
+
+@family("rotary_table", kind="leaf", title="Rotary position embedding (precomputed cos/sin tables)",
+        math=r"(\cos\theta, \sin\theta)_{[0:S]}",
+        dims=("half",), work=("B", "S"),
+        notes=("cos/sin tables computed at construction (cos_cached / sin_cached buffers); forward slices the "
+               "first S rows: no FLOPs (a longer sequence recomputes them with torch.outer, elementwise).",),
+        uncounted_ops=("slice",))
+def rotary_table(d, w):
+    out = 2 * w["S"] * 2 * d["half"] * BYTES
+    return Cost(act_out=out, act_bytes=out, uncounted=(("slice", 2 * w["S"] * 2 * d["half"]),))

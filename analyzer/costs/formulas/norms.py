@@ -32,3 +32,11 @@ def layernorm2d(d, w):
         uncounted_ops=("rmsnorm",))
 def rmsnorm(d, w):
     return norm_cost("rmsnorm", d["C"], w["N"], d["C"])
+
+
+@family("param_free_norm", kind="leaf", title="Norm without affine parameters",
+        math=r"y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}}",
+        dims=("C",), work=("N",), uncounted_ops=("layernorm",),
+        notes=("A LayerNorm with no weight or bias (F.layer_norm(x, shape, None, None)): no parameters.",))
+def param_free_norm(d, w):
+    return norm_cost("layernorm", 0, w["N"], d["C"])
