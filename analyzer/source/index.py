@@ -47,6 +47,23 @@ class ModuleFacts:
     # (start, end) lines -> the ``ast`` statements on those lines (absolute line numbers); the
     # evaluator's parse guard and the span positions reuse them instead of parsing again
     statements: dict[tuple[int, int], list] = field(default_factory=dict)
+    # what the module body runs at import besides binding names (analyzer/evaluate/import_effects.py),
+    # in source order: unconditional top-level decorated definitions, call statements and assignments
+    # of a call's result
+    effects: list[Effect] = field(default_factory=list)
+
+
+@dataclass
+class Effect:
+    """A top-level statement whose calls Python makes when it imports the module."""
+
+    kind: str  # "decorated" (a def or class, ``name``) | "call" (an expression statement) | "assign" (``name``)
+    start: int
+    end: int
+    name: str | None
+    # the dotted name each call's callee is written as (None: not a dotted name), and whether it is
+    # called with arguments first (a decorator factory, ``@register("x")``); decorators bottom-up
+    callees: list[tuple[str | None, bool]] = field(default_factory=list)
 
 
 def _binding_row(b: Binding) -> list:
@@ -67,6 +84,7 @@ def facts_to_json(facts: ModuleFacts) -> dict:
         "bindings": {name: [_binding_row(b) for b in bs] for name, bs in facts.bindings.items()},
         "classes": {name: [c.start, c.end, c.bases_src, {m: _binding_row(b) for m, b in c.members.items()}]
                     for name, c in facts.classes.items()},
+        "effects": [[e.kind, e.start, e.end, e.name, [list(c) for c in e.callees]] for e in facts.effects],
     }
 
 
@@ -78,7 +96,13 @@ def facts_from_json(data: dict) -> ModuleFacts:
         if type(start) is not int or type(end) is not int or not all(isinstance(b, str) for b in bases):
             raise ValueError("bad class")
         classes[name] = ClassFacts(name, start, end, list(bases), {m: _binding(r) for m, r in members.items()})
-    return ModuleFacts(bindings, classes)
+    effects = []
+    for kind, start, end, name, callees in data["effects"]:
+        if not (isinstance(kind, str) and type(start) is int and type(end) is int and (name is None or isinstance(name, str))
+                and all((c is None or isinstance(c, str)) and isinstance(f, bool) for c, f in callees)):
+            raise ValueError("bad effect")
+        effects.append(Effect(kind, start, end, name, [(c, f) for c, f in callees]))
+    return ModuleFacts(bindings, classes, effects=effects)
 
 
 def _bind_target_names(target: ast.AST, out: list[str]) -> None:
@@ -91,12 +115,43 @@ def _bind_target_names(target: ast.AST, out: list[str]) -> None:
         _bind_target_names(target.value, out)
 
 
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _callee(node: ast.AST) -> tuple[str | None, bool]:
+    if isinstance(node, ast.Call):
+        return _dotted(node.func), True
+    return _dotted(node), False
+
+
+def _effect(st: ast.stmt, start: int, end: int) -> Effect | None:
+    """The import-time effect of an unconditional top-level statement, or None."""
+    if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and st.decorator_list:
+        return Effect("decorated", start, end, st.name, [_callee(d) for d in reversed(st.decorator_list)])
+    if isinstance(st, ast.Expr) and isinstance(st.value, ast.Call):
+        return Effect("call", start, end, None, [_callee(st.value.func) if isinstance(st.value.func, ast.Call)
+                                                 else (_dotted(st.value.func), False)])
+    if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and isinstance(st.targets[0], ast.Name):
+        return Effect("assign", start, end, st.targets[0].id, [(_dotted(st.value.func), False)])
+    return None
+
+
 def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool,
-                      nodes: dict) -> None:
+                      nodes: dict, effects: list | None = None) -> None:
     for st in stmts:
         start = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
         end = st.end_lineno or st.lineno
         nodes.setdefault((start, end), []).append(st)
+        if effects is not None and not conditional:
+            effect = _effect(st, start, end)
+            if effect is not None:
+                effects.append(effect)
         if isinstance(st, ast.ClassDef):
             bindings.setdefault(st.name, []).append(Binding("class", start, end, conditional))
             cf = ClassFacts(st.name, start, end, [ast.unparse(b) for b in st.bases])
@@ -140,9 +195,9 @@ def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, 
             for h in st.handlers:
                 _index_statements(h.body, bindings, classes, True, nodes)
             _index_statements(st.orelse, bindings, classes, True, nodes)
-            _index_statements(st.finalbody, bindings, classes, conditional, nodes)
+            _index_statements(st.finalbody, bindings, classes, conditional, nodes, effects)
         elif isinstance(st, ast.With):
-            _index_statements(st.body, bindings, classes, conditional, nodes)
+            _index_statements(st.body, bindings, classes, conditional, nodes, effects)
 
 
 def index_module(text: str, display: str) -> ModuleFacts:
@@ -161,8 +216,9 @@ def index_module(text: str, display: str) -> ModuleFacts:
     bindings: dict[str, list[Binding]] = {}
     classes: dict[str, ClassFacts] = {}
     nodes: dict = {}
-    _index_statements(tree.body, bindings, classes, False, nodes)
-    return ModuleFacts(bindings, classes, nodes)
+    effects: list[Effect] = []
+    _index_statements(tree.body, bindings, classes, False, nodes, effects)
+    return ModuleFacts(bindings, classes, nodes, effects)
 
 
 class SourceFile:
