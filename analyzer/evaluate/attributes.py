@@ -235,6 +235,8 @@ def get_attribute(ev, obj, name, span):
     if isinstance(obj, FunctionValue):
         if name == "__name__":
             return obj.name
+        if name == "__module__" and obj.file is not None:
+            return obj.file.module
     if isinstance(obj, enum_model.EnumMember):
         return enum_model.member_attr(ev, obj, name, span)
     if isinstance(obj, dataclass_model.FieldInfo) and name == "name":
@@ -356,6 +358,9 @@ def set_attribute(ev, obj, name, value, span):
         return
     if isinstance(obj, Tensor):
         return  # e.g. p.requires_grad = False or a marker attribute: no effect on structure
+    if t is SourceModule:  # ``module.name = value``: the module's global, as Python's module __dict__
+        ev.set_global(obj.file, name, value)
+        return
     raise _err("W104", f"cannot set attribute '{name}' on {type_name(obj)}", span, "AttributeError")
 
 

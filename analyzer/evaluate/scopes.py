@@ -4,6 +4,8 @@ scopes that module and class bodies run in.
 """
 from __future__ import annotations
 
+import re
+
 from analyzer.diagnostics import Diagnostic, SourceSpan
 from analyzer.evaluate.core import _MISSING, BudgetExceeded, EvalRaise, Frame
 from analyzer.evaluate.modeled import external_attr, fallback_value
@@ -78,6 +80,8 @@ class ScopesMixin:
                 file = None
             value = SourceModule(file) if file is not None else Unknown(f"module '{name}' not found", span, True)
         self._module_values[name] = value
+        if isinstance(value, SourceModule):
+            self.note_module_loaded(value.file)
         return value
 
     def module_attr(self, mod, name: str, span):
@@ -135,7 +139,12 @@ class ScopesMixin:
     def global_get(self, file, name: str, span, missing_ok: bool = False):
         key = (file.module, name)
         if key in self._globals:
-            return self._globals[key]
+            value = self._globals[key]
+            if self._pending_effects and not self._flushing_effects and id(value) in self._container_sizes:
+                self.flush_import_effects()
+            return value
+        if file.module not in self._loaded_modules:
+            self.note_module_loaded(file)
         if name == "__name__":
             return file.module
         facts = file.facts()
@@ -156,7 +165,34 @@ class ScopesMixin:
         finally:
             self._globals_busy.discard(key)
         self._globals[key] = value
+        self.note_global_container(value)
+        if self._pending_effects and not self._flushing_effects and id(value) in self._container_sizes:
+            self.flush_import_effects()
         return value
+
+    def set_global(self, file, name: str, value) -> None:
+        """A module global set from outside its module body (``setattr(module, name, value)``)."""
+        if file.module not in self._loaded_modules:
+            self.note_module_loaded(file)
+        if self.recordings:
+            self.not_replayable()
+        self._globals[(file.module, name)] = value
+        self.note_global_container(value)
+
+    @staticmethod
+    def _prior_binding(file, name, binding):
+        """The unconditional binding of ``name`` just before ``binding``, when ``binding``'s statement
+        may read the name (it is written there more than once), else None."""
+        if binding.kind != "assign":
+            return None
+        bindings = file.facts().bindings.get(name, ())
+        i = next((i for i, b in enumerate(bindings) if b is binding), 0)
+        if i == 0 or bindings[i - 1].conditional:
+            return None
+        text = "".join(file.lines()[binding.start - 1: binding.end])
+        if len(re.findall(rf"(?<![\w.]){re.escape(name)}\b", text)) < 2:
+            return None
+        return bindings[i - 1]
 
     def _eval_binding(self, file, name, binding, span):
         bspan = SourceSpan(file.display, binding.start, 0)
@@ -177,6 +213,9 @@ class ScopesMixin:
         frame = Frame(file, snip)
         # a top-level assignment: evaluate its statement in a module-scope frame, its own budget scope
         frame.locals = _ModuleScope(self, file)
+        prior = self._prior_binding(file, name, binding)
+        if prior is not None:  # ``x = f(x)``: the statement reads the value an earlier statement bound
+            dict.__setitem__(frame.locals, name, self._eval_binding(file, name, prior, span))
         saved = self.scope_steps
         self.scope_steps = 0
         try:
