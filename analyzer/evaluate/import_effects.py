@@ -9,9 +9,11 @@ decorated definitions, call statements, assignments of a call; ``ModuleFacts.eff
 order. Before a module-level container (dict, list, set, or a dict-like instance) is read, the queued
 effects run, in module-load order, effects queued meanwhile included (``flush_import_effects``; a
 reentrancy guard, their own budget scopes). Only effects that can change module state are run: a
-callee written as a source function whose body writes a module global (a subscript or attribute
-store, a mutating method call, ``global``), or a mutating method of a module-level container; a
-documentation decorator or a dataclass is not evaluated.
+callee written as a source function whose body, or a module-level function of its file it calls,
+writes a module global (a subscript or attribute store, a mutating method call, ``global``), or a
+mutating method of a module-level container; a documentation decorator or a dataclass is not
+evaluated. (A callee that writes another file's globals only through a function of that file is
+not followed: the registry it fills stays as the loaded effects left it.)
 
 A container whose size changed while effects ran is a registry filled at import time. Python's
 registry also holds what the modules the analysis never loaded registered (a package ``__init__``
@@ -57,8 +59,9 @@ def _root_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def writes_globals(fn: ast.AST, module_names) -> bool:
-    """Whether a definition's body (nested definitions included) changes a global of its module."""
+def writes_globals(fn: ast.AST, module_names, helper_writes=None) -> bool:
+    """Whether a definition's body (nested definitions included) changes a global of its module;
+    ``helper_writes(name)``: whether the module-level function ``name`` it calls does."""
     local = _locals_of(fn)
 
     def global_root(target) -> bool:
@@ -75,6 +78,8 @@ def writes_globals(fn: ast.AST, module_names) -> bool:
             if isinstance(f, ast.Attribute) and f.attr in MUTATORS and global_root(f.value):
                 return True
             if isinstance(f, ast.Name) and f.id in ("setattr", "delattr") and n.args and global_root(n.args[0]):
+                return True
+            if helper_writes is not None and isinstance(f, ast.Name) and f.id not in local and helper_writes(f.id):
                 return True
     return False
 
@@ -182,27 +187,32 @@ class ImportEffectsMixin:
         return isinstance(callee, FunctionValue) and self._function_writes_globals(callee)
 
     def _function_writes_globals(self, fn: FunctionValue) -> bool:
-        key = fn.qualname
+        return self._def_writes_globals(fn.file, fn.name, fn.owner.name if fn.owner is not None else None)
+
+    def _def_writes_globals(self, file, name: str, owner: str | None = None) -> bool:
+        """Whether the top-level (or ``owner`` class) function ``name`` of ``file`` changes a global
+        of its module, itself or through the module-level functions of its file it calls."""
+        key = (file.module, owner, name)
         hit = self._writes_globals.get(key)
         if hit is None:
-            hit = False
-            facts = fn.file.facts()
-            binding = None
-            if fn.owner is None:
-                bindings = [b for b in facts.bindings.get(fn.name, ()) if b.kind == "def"]
+            self._writes_globals[key] = False  # a recursive call: decided by the rest of the body
+            facts = file.facts()
+            if owner is None:
+                bindings = [b for b in facts.bindings.get(name, ()) if b.kind == "def"]
                 binding = bindings[-1] if bindings else None
             else:
-                cf = facts.classes.get(fn.owner.name)
-                binding = cf.members.get(fn.name) if cf is not None else None
-            if binding is not None:
-                text = "".join(fn.file.lines()[binding.start - 1: binding.end])
+                cf = facts.classes.get(owner)
+                binding = cf.members.get(name) if cf is not None else None
+            hit = False
+            if binding is not None and binding.kind == "def":
+                text = "".join(file.lines()[binding.start - 1: binding.end])
                 try:
                     tree = ast.parse(text if text[:1] not in " \t" else "if 1:\n" + text)
                 except (SyntaxError, ValueError, RecursionError, MemoryError):
                     tree = None
-                if tree is not None:
-                    defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-                    hit = bool(defs) and writes_globals(defs[0], facts.bindings)
+                defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] if tree else []
+                hit = bool(defs) and writes_globals(defs[0], facts.bindings,
+                                                    lambda helper: self._def_writes_globals(file, helper))
             self._writes_globals[key] = hit
         return hit
 
