@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import ast
 
-from analyzer.diagnostics import Diagnostic, SourceSpan
+from analyzer.diagnostics import AnalyzerError, Diagnostic, SourceSpan
 from analyzer.evaluate.core import _MISSING, BudgetExceeded, EvalRaise, Frame
 from analyzer.evaluate.values import BoundMethod, FunctionValue, Instance, Unknown
+from analyzer.source.index import resolve_relative
 
 # methods of list / dict / set (and dict-like instances) that change the container
 MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "pop", "popitem", "remove",
@@ -136,6 +137,8 @@ class ImportEffectsMixin:
                     collect(Diagnostic(e.code, e.message, span), None)
                 except EvalRaise as e:
                     collect(Diagnostic(e.code, e.message, self.resolve_now(e.span) or span), None)
+                except AnalyzerError as e:  # a file an effect reaches cannot be read: only the effect fails
+                    collect(e.diagnostic, None)
         finally:
             self.building, self._owners, self.scope_steps, self.try_depth, self._warned, self._report, self.depth = saved
             self._flushing_effects = False
@@ -163,6 +166,8 @@ class ImportEffectsMixin:
     # ------------------------------------------------------------------ one effect
     def _resolve_dotted(self, file, dotted: str, span):
         head, *rest = dotted.split(".")
+        if self._imports_other_package(file, head):
+            return _MISSING
         value = self.global_get(file, head, span, missing_ok=True)
         if value is _MISSING:
             value = self.builtins.get(head, _MISSING)
@@ -173,6 +178,22 @@ class ImportEffectsMixin:
                 return value
             value = self.getattr(value, part, span)
         return value
+
+    def _imports_other_package(self, file, name: str) -> bool:
+        """Whether ``name`` is imported in ``file`` from a module of another top-level package that
+        the analysis has not loaded (threading, say): its callees are not followed, and the module
+        is not read just to find out."""
+        bindings = file.facts().bindings.get(name)
+        if not bindings:
+            return False
+        unconditional = [b for b in bindings if not b.conditional]
+        binding = unconditional[-1] if unconditional else bindings[0]
+        if binding.kind not in ("import", "from"):
+            return False
+        target = resolve_relative(file, binding.module)
+        if target.split(".")[0] == file.module.split(".")[0]:
+            return False
+        return target not in self._loaded_modules
 
     def _changes_state(self, file, dotted: str | None, span) -> bool:
         if dotted is None:
