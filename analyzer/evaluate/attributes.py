@@ -380,6 +380,9 @@ def set_attribute(ev, obj, name, value, span):
         return
     if isinstance(obj, Tensor):
         return  # e.g. p.requires_grad = False or a marker attribute: no effect on structure
+    if t is SourceModule:  # ``module.name = value``: the module's global, as Python's module __dict__
+        ev.set_global(obj.file, name, value)
+        return
     raise _err("W104", f"cannot set attribute '{name}' on {type_name(obj)}", span, "AttributeError")
 
 

@@ -64,6 +64,9 @@ def builtin_init(ev, base, obj, args, kwargs, span):
     elif kind == "container":
         container_init(ev, base.name, obj, args, kwargs, span)
     elif kind in ("dict", "attrdict"):
+        if base.options.get("missing") == "factory":  # defaultdict(default_factory=None, mapping, **kwargs)
+            obj.attrs["default_factory"] = args[0] if args else None
+            args = args[1:]
         src = dict_from_args(ev, base.name, args, kwargs, span)
         if kind == "attrdict":
             src = {k: _to_attrdict(obj.cls, v) for k, v in src.items()}

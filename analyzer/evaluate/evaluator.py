@@ -69,6 +69,7 @@ from analyzer.evaluate.classes import ClassesMixin
 from analyzer.evaluate.core import BINOPS, Frame
 from analyzer.evaluate.expressions import ExpressionsMixin
 from analyzer.evaluate.guards import ParseGuardMixin
+from analyzer.evaluate.import_effects import ImportEffectsMixin
 from analyzer.evaluate.scopes import ScopesMixin
 from analyzer.evaluate.statements import StatementsMixin
 from analyzer.evaluate.values import (
@@ -78,7 +79,7 @@ from analyzer.evaluate.values import (
 from analyzer.source.index import SourceIndex
 
 
-class Evaluator(StatementsMixin, ExpressionsMixin, CallsMixin, ClassesMixin, ScopesMixin, ParseGuardMixin, BudgetMixin):
+class Evaluator(StatementsMixin, ExpressionsMixin, CallsMixin, ClassesMixin, ScopesMixin, ImportEffectsMixin, ParseGuardMixin, BudgetMixin):
     BINOPS = BINOPS
 
     def __init__(self, index: SourceIndex, nn_rules, externals, report, attn_implementation=None, env=None):
@@ -111,6 +112,14 @@ class Evaluator(StatementsMixin, ExpressionsMixin, CallsMixin, ClassesMixin, Sco
         self._module_values: dict[str, object] = {}
         self._globals: dict[tuple[str, str], object] = {}
         self._globals_busy: dict = {}  # (module, name[, line]) -> the binding being evaluated
+        # import-time effects (analyzer/evaluate/import_effects.py)
+        self._loaded_modules: set[str] = set()
+        self._pending_effects: list = []
+        self._flushing_effects = False
+        self._container_sizes: dict = {}  # id of a module-level container -> (it, its size when last seen)
+        self._import_filled: set = set()  # ids of the containers import-time effects changed
+        self._effects_problem: str | None = None
+        self._writes_globals: dict = {}
         self._classes: dict[tuple[str, str], ClassValue] = {}
         self.used_fallbacks: set[str] = set()
         self.chosen_attn: str | None = None

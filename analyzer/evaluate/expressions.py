@@ -28,6 +28,9 @@ from analyzer.evaluate.values import (
 )
 
 
+_STRING_VALUES: dict = {}  # a string literal's source text -> its value (str or bytes)
+
+
 class ExpressionsMixin:
 
     # ------------------------------------------------------------------ expressions
@@ -198,8 +201,15 @@ class ExpressionsMixin:
         return complex(node.value.replace("_", ""))
 
     def e_string(self, node, frame):
+        raw = node.value
+        hit = _STRING_VALUES.get(raw)
+        if hit is not None:
+            return hit
         try:
-            return node.evaluated_value
+            value = node.evaluated_value  # ast.literal_eval of the literal's text: memoized by that text
+            if len(_STRING_VALUES) < 100_000:
+                _STRING_VALUES[raw] = value
+            return value
         except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
             raise EvalRaise("W104", f"string literal not evaluated: {type(exc).__name__}", self.span(node, frame)) from None
 

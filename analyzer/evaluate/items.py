@@ -23,7 +23,8 @@ from analyzer.evaluate.values import (
 _DICT_MUTATORS = frozenset({"pop", "popitem", "setdefault", "update", "clear", "__setitem__", "__delitem__"})
 _SEQ_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "add",
                            "discard", "update", "difference_update", "intersection_update",
-                           "symmetric_difference_update", "__setitem__", "__delitem__", "__iadd__"})
+                           "symmetric_difference_update", "__setitem__", "__delitem__", "__iadd__",
+                           "appendleft", "extendleft", "popleft", "rotate"})
 
 
 def dict_method(ev, store: dict, name: str, span, owner_obj=None):
@@ -32,6 +33,10 @@ def dict_method(ev, store: dict, name: str, span, owner_obj=None):
             key = args[0]
             if isinstance(key, Unknown):
                 return Unknown(key.reason, key.span, True)
+            if key not in store:
+                miss = ev.registry_miss(owner_obj if owner_obj is not None else store, key, s)
+                if miss is not None:
+                    return miss
             return store.get(key, args[1] if len(args) > 1 else kwargs.get("default"))
         return Intrinsic("dict.get", get)
     if name in ("keys", "values", "items"):
@@ -113,10 +118,19 @@ def get_item(ev, obj, key, span):
             base = ev.builtin_kind(obj.cls)
             if base is not None and base.options.get("missing") == "empty":
                 return Instance(obj.cls, storage={})
+            if base is not None and base.options.get("missing") == "factory" and obj.attrs.get("default_factory") is not None:
+                ev.note_write(obj)  # defaultdict: the factory's value is stored under the key
+                value = obj.storage[key] = ev.call(obj.attrs["default_factory"], [], {}, span)
+                return value
+            miss = ev.registry_miss(obj, key, span)
+            if miss is not None:
+                return miss
             raise _err("W101", f"key {key!r} not found", span, "KeyError")
         raise _err("W104", f"'{type_name(obj)}' object is not subscriptable", span, "TypeError")
     if isinstance(obj, Tensor):
         return tensor_index(obj, key)
+    if isinstance(obj, stdlib_modules.SysModules):
+        return stdlib_modules.sys_modules_read(ev, key, span)
     if isinstance(obj, stdlib_modules.Environ):
         value = stdlib_modules.environ_read(ev, key, span)
         if value is None:
@@ -130,6 +144,9 @@ def get_item(ev, obj, key, span):
         try:
             return obj[key]
         except KeyError:
+            miss = ev.registry_miss(obj, key, span)
+            if miss is not None:
+                return miss
             raise _err("W101", f"key {key!r} not found in the mapping", span, "KeyError") from None
         except (IndexError, TypeError) as exc:
             raise _err("W104", f"{type(exc).__name__}: {exc}", span, type(exc).__name__) from None

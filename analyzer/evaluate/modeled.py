@@ -98,10 +98,14 @@ def external_attr(ev, modname: str, name: str, span):
         return stdlib_modules.itertools_attr(name, span)
     if modname == "os":
         return stdlib_modules.os_attr(ev, name, span)
+    if modname == "sys" and name == "modules":
+        return stdlib_modules.SysModules()
     if modname == "re":
         return stdlib_modules.re_attr(name, span)
     if modname == "importlib":
         return importlib_model.importlib_attr(name, span)
+    if modname == "collections" and name == "deque":
+        return Intrinsic(qual, stdlib_modules.make_deque)
     if modname == "collections" and name == "abc":
         return ExternalModule("collections.abc")
     if modname == "collections.abc":

@@ -113,6 +113,10 @@ def compare(ev, op, left, right, span):
         if isinstance(left, Unknown) or isinstance(right, Unknown):
             return Unknown((left if isinstance(left, Unknown) else right).reason, span)
         container = right
+        if isinstance(right, stdlib_modules.SysModules):
+            if isinstance(left, str) and left in ev._loaded_modules:
+                return op is cst.In
+            return Unknown(f"whether {left!r} is in sys.modules is not known statically", span)
         if isinstance(right, stdlib_modules.Environ):
             result = stdlib_modules.environ_read(ev, left, span) is not None
             return result if op is cst.In else not result
@@ -132,6 +136,10 @@ def compare(ev, op, left, right, span):
             result = left in container
         except TypeError:
             raise _err("W104", f"'in' not supported for {type_name(right)}", span, "TypeError") from None
+        if not result and isinstance(container, _HASHED):
+            miss = ev.registry_miss(right, left, span)
+            if miss is not None:
+                return miss
         return result if op is cst.In else not result
     if isinstance(left, Unknown) or isinstance(right, Unknown):
         return Unknown((left if isinstance(left, Unknown) else right).reason, span)

@@ -4,6 +4,7 @@ scopes that module and class bodies run in.
 """
 from __future__ import annotations
 
+
 from analyzer.diagnostics import Diagnostic, SourceSpan
 from analyzer.evaluate.core import _MISSING, BudgetExceeded, EvalRaise, Frame
 from analyzer.evaluate.modeled import external_attr, fallback_value
@@ -85,6 +86,8 @@ class ScopesMixin:
                 file = None
             value = SourceModule(file) if file is not None else Unknown(f"module '{name}' not found", span, True)
         self._module_values[name] = value
+        if isinstance(value, SourceModule):
+            self.note_module_loaded(value.file)
         return value
 
     def module_attr(self, mod, name: str, span):
@@ -142,7 +145,12 @@ class ScopesMixin:
     def global_get(self, file, name: str, span, missing_ok: bool = False):
         key = (file.module, name)
         if key in self._globals:
-            return self._globals[key]
+            value = self._globals[key]
+            if self._pending_effects and not self._flushing_effects and id(value) in self._container_sizes:
+                self.flush_import_effects()
+            return value
+        if file.module not in self._loaded_modules:
+            self.note_module_loaded(file)
         if name == "__name__":
             return file.module
         facts = file.facts()
@@ -181,7 +189,19 @@ class ScopesMixin:
             if busy is not None:
                 self._globals_busy[key] = busy
         self._globals[bkey] = value
+        self.note_global_container(value)
+        if self._pending_effects and not self._flushing_effects and id(value) in self._container_sizes:
+            self.flush_import_effects()
         return value
+
+    def set_global(self, file, name: str, value) -> None:
+        """A module global set from outside its module body (``setattr(module, name, value)``)."""
+        if file.module not in self._loaded_modules:
+            self.note_module_loaded(file)
+        if self.recordings:
+            self.not_replayable()
+        self._globals[(file.module, name)] = value
+        self.note_global_container(value)
 
     def _eval_binding(self, file, name, binding, span):
         bspan = SourceSpan(file.display, binding.start, 0)

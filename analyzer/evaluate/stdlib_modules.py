@@ -175,6 +175,44 @@ class Environ:
         self.values = dict(values)
 
 
+class Deque(list):
+    """``collections.deque`` without a maxlen: a list with the deque methods (its items are values of the
+    analyzed program, held as a list holds them)."""
+
+    def appendleft(self, x):
+        self.insert(0, x)
+
+    def extendleft(self, xs):
+        for x in xs:
+            self.insert(0, x)
+
+    def popleft(self):
+        return self.pop(0)
+
+    def rotate(self, n=1):
+        if self:
+            n %= len(self)
+            self[:] = self[-n:] + self[:-n]
+
+
+def make_deque(ev, args, kwargs, span):
+    if len(args) > 1 or kwargs.get("maxlen") is not None or set(kwargs) - {"iterable", "maxlen"}:
+        return Unknown("collections.deque with a maxlen is not modeled", span)
+    items = args[0] if args else kwargs.get("iterable", ())
+    return Deque(ev.iterate(items, span))
+
+
+class SysModules:
+    """``sys.modules``: the source modules the analysis loaded (an import it did not follow is unknown)."""
+
+
+def sys_modules_read(ev, key, span):
+    """``sys.modules[key]``: a module the evaluator loaded, else an unknown (Python may have imported it)."""
+    if isinstance(key, str) and key in ev._loaded_modules:
+        return ev.module_value(key, span)
+    return Unknown(f"sys.modules[{key!r}]: whether Python imported it is not known statically", span, True)
+
+
 def environ_read(ev, key, span):
     if not isinstance(key, str):
         return Unknown("os.environ key is not a known string", span)

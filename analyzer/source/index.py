@@ -53,6 +53,23 @@ class ModuleFacts:
     # the module's ``from module import *`` statements (kind "star"), in source order: each binds
     # the names the module exports, found only when a name is looked up
     stars: list[Binding] = field(default_factory=list)
+    # what the module body runs at import besides binding names (analyzer/evaluate/import_effects.py),
+    # in source order: unconditional top-level decorated definitions, call statements and assignments
+    # of a call's result
+    effects: list[Effect] = field(default_factory=list)
+
+
+@dataclass
+class Effect:
+    """A top-level statement whose calls Python makes when it imports the module."""
+
+    kind: str  # "decorated" (a def or class, ``name``) | "call" (an expression statement) | "assign" (``name``)
+    start: int
+    end: int
+    name: str | None
+    # the dotted name each call's callee is written as (None: not a dotted name), and whether it is
+    # called with arguments first (a decorator factory, ``@register("x")``); decorators bottom-up
+    callees: list[tuple[str | None, bool]] = field(default_factory=list)
 
 
 def _binding_row(b: Binding) -> list:
@@ -75,6 +92,7 @@ def facts_to_json(facts: ModuleFacts) -> dict:
                            {m: [_binding_row(b) for b in bs] for m, bs in c.properties.items()}]
                     for name, c in facts.classes.items()},
         "stars": [_binding_row(b) for b in facts.stars],
+        "effects": [[e.kind, e.start, e.end, e.name, [list(c) for c in e.callees]] for e in facts.effects],
     }
 
 
@@ -90,7 +108,13 @@ def facts_from_json(data: dict) -> ModuleFacts:
     stars = [_binding(r) for r in data["stars"]]
     if not all(b.kind == "star" and b.module for b in stars):
         raise ValueError("bad star import")
-    return ModuleFacts(bindings, classes, stars=stars)
+    effects = []
+    for kind, start, end, name, callees in data["effects"]:
+        if not (isinstance(kind, str) and type(start) is int and type(end) is int and (name is None or isinstance(name, str))
+                and all((c is None or isinstance(c, str)) and isinstance(f, bool) for c, f in callees)):
+            raise ValueError("bad effect")
+        effects.append(Effect(kind, start, end, name, [(c, f) for c, f in callees]))
+    return ModuleFacts(bindings, classes, stars=stars, effects=effects)
 
 
 def _bind_target_names(target: ast.AST, out: list[str]) -> None:
@@ -120,14 +144,45 @@ def _accessor_chain(name: str, bindings: list[Binding], nodes: dict) -> list[Bin
     return chain if chain[0].kind == "def" else []
 
 
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _callee(node: ast.AST) -> tuple[str | None, bool]:
+    if isinstance(node, ast.Call):
+        return _dotted(node.func), True
+    return _dotted(node), False
+
+
+def _effect(st: ast.stmt, start: int, end: int) -> Effect | None:
+    """The import-time effect of an unconditional top-level statement, or None."""
+    if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and st.decorator_list:
+        return Effect("decorated", start, end, st.name, [_callee(d) for d in reversed(st.decorator_list)])
+    if isinstance(st, ast.Expr) and isinstance(st.value, ast.Call):
+        return Effect("call", start, end, None, [_callee(st.value.func) if isinstance(st.value.func, ast.Call)
+                                                 else (_dotted(st.value.func), False)])
+    if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and isinstance(st.targets[0], ast.Name):
+        return Effect("assign", start, end, st.targets[0].id, [(_dotted(st.value.func), False)])
+    return None
+
+
 def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, conditional: bool,
-                      nodes: dict, stars: list | None = None) -> None:
+                      nodes: dict, stars: list | None = None, effects: list | None = None) -> None:
     """Index ``stmts``; ``stars`` collects the ``from module import *`` statements (module level
-    only: a class body cannot hold one)."""
+    only: a class body cannot hold one), ``effects`` the unconditional top-level import-time effects."""
     for st in stmts:
         start = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
         end = st.end_lineno or st.lineno
         nodes.setdefault((start, end), []).append(st)
+        if effects is not None and not conditional:
+            effect = _effect(st, start, end)
+            if effect is not None:
+                effects.append(effect)
         if isinstance(st, ast.ClassDef):
             bindings.setdefault(st.name, []).append(Binding("class", start, end, conditional))
             cf = ClassFacts(st.name, start, end, [ast.unparse(b) for b in st.bases])
@@ -167,16 +222,16 @@ def _index_statements(stmts, bindings: dict[str, list[Binding]], classes: dict, 
                     Binding("from", start, end, conditional, module=mod, attr=alias.name)
                 )
         elif isinstance(st, ast.If):
-            _index_statements(st.body, bindings, classes, True, nodes, stars)
-            _index_statements(st.orelse, bindings, classes, True, nodes, stars)
+            _index_statements(st.body, bindings, classes, True, nodes, stars, effects)
+            _index_statements(st.orelse, bindings, classes, True, nodes, stars, effects)
         elif isinstance(st, ast.Try):
-            _index_statements(st.body, bindings, classes, True, nodes, stars)
+            _index_statements(st.body, bindings, classes, True, nodes, stars, effects)
             for h in st.handlers:
-                _index_statements(h.body, bindings, classes, True, nodes, stars)
-            _index_statements(st.orelse, bindings, classes, True, nodes, stars)
-            _index_statements(st.finalbody, bindings, classes, conditional, nodes, stars)
+                _index_statements(h.body, bindings, classes, True, nodes, stars, effects)
+            _index_statements(st.orelse, bindings, classes, True, nodes, stars, effects)
+            _index_statements(st.finalbody, bindings, classes, conditional, nodes, stars, effects)
         elif isinstance(st, ast.With):
-            _index_statements(st.body, bindings, classes, conditional, nodes, stars)
+            _index_statements(st.body, bindings, classes, conditional, nodes, stars, effects)
 
 
 def index_module(text: str, display: str) -> ModuleFacts:
@@ -196,8 +251,9 @@ def index_module(text: str, display: str) -> ModuleFacts:
     classes: dict[str, ClassFacts] = {}
     nodes: dict = {}
     stars: list[Binding] = []
-    _index_statements(tree.body, bindings, classes, False, nodes, stars)
-    return ModuleFacts(bindings, classes, nodes, stars)
+    effects: list[Effect] = []
+    _index_statements(tree.body, bindings, classes, False, nodes, stars, effects)
+    return ModuleFacts(bindings, classes, nodes, stars, effects)
 
 
 class SourceFile:
