@@ -107,7 +107,7 @@ def store(key: str, files: list[tuple[str, str]], result: dict) -> None:
 # file's bytes: a file read again unchanged, by any analysis of any model (transformers' files are
 # shared by many), is not indexed or parsed again. Same layout as a result entry: a header line
 # {"sha", "checksum"}, then the JSON.
-CONTENT_FORMAT = 4  # 2: star imports; 3: property accessor chains (ClassFacts.properties); 4: import-time effects
+CONTENT_FORMAT = 5  # 2: star imports; 3: property accessor chains (ClassFacts.properties); 4: import-time effects; 5: Binding.fallback (bound in an except handler)
 
 
 def _content_path(kind: str, sha: str) -> Path:

@@ -91,3 +91,10 @@ def test_construction_is_neither_scripted_nor_traced():
     result, static = _static("values", "EagerNet")
     assert not [d for d in result.diagnostics if d.code.startswith(("W", "E"))], result.diagnostics
     assert static == _truth("values", "EagerNet")
+
+
+def test_an_except_handlers_binding_is_the_fallback_path():
+    # `except: from .dummy import *` comes first in the file; the else branch's import wins
+    result, static = _static("fallback", "FallbackNet")
+    assert static == _truth("fallback", "FallbackNet")
+    assert [n for n, _, _ in static] == ["", "block", "block.proj"]

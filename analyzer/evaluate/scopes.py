@@ -19,9 +19,12 @@ from analyzer.source.index import resolve_relative
 
 
 def _chosen(bindings):
-    """The binding a name has after its module ran: the last unconditional one, else the first."""
+    """The binding a name has after its module ran: the last unconditional one, else the first one
+    off an ``except`` handler's path (the path with no exception), else the first."""
     unconditional = [b for b in bindings if not b.conditional]
-    return unconditional[-1] if unconditional else bindings[0]
+    if unconditional:
+        return unconditional[-1]
+    return next((b for b in bindings if not b.fallback), bindings[0])
 
 
 class _ModuleScope(dict):

@@ -29,6 +29,8 @@ class Binding:
     # for imports
     module: str | None = None  # absolute or relative (leading dots) module path
     attr: str | None = None  # for "from" imports: the imported name
+    # bound in an ``except`` handler: the path taken only when the ``try`` body raised
+    fallback: bool = False
 
 
 @dataclass
@@ -73,15 +75,16 @@ class Effect:
 
 
 def _binding_row(b: Binding) -> list:
-    return [b.kind, b.start, b.end, b.conditional, b.module, b.attr]
+    return [b.kind, b.start, b.end, b.conditional, b.module, b.attr, b.fallback]
 
 
 def _binding(row) -> Binding:
-    kind, start, end, conditional, module, attr = row
+    kind, start, end, conditional, module, attr, fallback = row
     if not (isinstance(kind, str) and type(start) is int and type(end) is int and isinstance(conditional, bool)
-            and (module is None or isinstance(module, str)) and (attr is None or isinstance(attr, str))):
+            and (module is None or isinstance(module, str)) and (attr is None or isinstance(attr, str))
+            and isinstance(fallback, bool)):
         raise ValueError("bad binding")
-    return Binding(kind, start, end, conditional, module, attr)
+    return Binding(kind, start, end, conditional, module, attr, fallback)
 
 
 def facts_to_json(facts: ModuleFacts) -> dict:
@@ -253,7 +256,25 @@ def index_module(text: str, display: str) -> ModuleFacts:
     stars: list[Binding] = []
     effects: list[Effect] = []
     _index_statements(tree.body, bindings, classes, False, nodes, stars, effects)
+    _mark_fallbacks(tree, [b for bs in bindings.values() for b in bs] + stars)
     return ModuleFacts(bindings, classes, nodes, stars, effects)
+
+
+def _mark_fallbacks(tree: ast.Module, bindings: list[Binding]) -> None:
+    """Flag the module-level bindings made in an ``except`` handler (``try: from .real import *
+    except E: from .dummy import *``): Python takes that path only when the ``try`` body raised."""
+    spans = []
+    stack = list(tree.body)
+    while stack:
+        st = stack.pop()
+        if isinstance(st, ast.Try):
+            spans += [(h.lineno, h.end_lineno or h.lineno) for h in st.handlers]
+            stack += st.body + st.orelse + st.finalbody + [s for h in st.handlers for s in h.body]
+        elif isinstance(st, (ast.If, ast.With)):
+            stack += st.body + getattr(st, "orelse", [])
+    for b in bindings:
+        if any(lo <= b.start <= hi for lo, hi in spans):
+            b.fallback = True
 
 
 class SourceFile:
