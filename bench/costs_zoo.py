@@ -3,6 +3,7 @@
     python bench/costs_zoo.py                        # every cached truth (/tmp/flop-truth)
     python bench/costs_zoo.py --only llama,gpt2 -v   # -v: the analyzer's stderr tail per model
     python bench/costs_zoo.py --json costs-zoo.json
+    python bench/costs_zoo.py --time [--only llama,mixtral,vit] [--rounds 3]   # speed: bench/costs_bench.py
 
 For each cached truth (build them with ``python bench/flop_truth.py run``), this writes the truth's
 ``config.to_dict()`` as a config.json and runs, in a subprocess (static side: no torch imported)::
@@ -155,7 +156,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--json", type=Path, help="write the rows as JSON")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--time", action="store_true", help="time costs (cold, warm) against building the truth anew "
+                    "(bench/costs_bench.py; --only defaults to llama,mixtral,vit)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --time: rounds (default 3)")
     args = ap.parse_args(argv)
+    if args.time:
+        from costs_bench import main as time_main
+
+        return time_main([*(["--only", args.only] if args.only else []), "--rounds", str(args.rounds),
+                          "--truths", str(args.truths)])
     entries = sweep()
     if args.only:
         names = set(args.only.split(","))
