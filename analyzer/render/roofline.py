@@ -3,7 +3,7 @@ with their datasheets, per phase a stage table (time, share, bound), throughput,
 footprint and the assumptions. Pure function of the document; deterministic."""
 from __future__ import annotations
 
-from analyzer.render.costs import PHASE_TITLES, _table, si
+from analyzer.render.costs import _table, phase_title, si
 
 
 def seconds(t) -> str:
@@ -48,7 +48,7 @@ def roofline_text(doc: dict) -> str:
     for phase, p in r["phases"].items():
         tot = p["stages"]["total"]
         dom = p["dominant_stage"]
-        lines += ["", f"{PHASE_TITLES.get(phase, phase)}: {seconds(tot['time_s'])}, "
+        lines += ["", f"{phase_title(doc, phase)}: {seconds(tot['time_s'])}, "
                       f"{_pct(tot['memory_bound_share'])} of it memory-bound"
                       + (f"; dominant stage {dom} ({_pct(p['stages'][dom]['share_of_phase'])})" if dom else "")]
         rows = []
@@ -73,8 +73,10 @@ def roofline_text(doc: dict) -> str:
     if parts:
         lines += ["", f"throughput at batch {t['batch']}: " + ", ".join(parts)]
     if "time_to_first_token_s" in t:
+        title = phase_title(doc, "prefill")
+        what = "the image" if "H x W" in title else "its image(s) and prompt" if "image" in title else "its prompt"
         lines.append(f"time to first token: {seconds(t['time_to_first_token_s'])} (one request's prefill: "
-                     "its image(s) and prompt, batch 1)")
+                     f"{what}, batch 1)")
     f = r["footprint"]
     at = f" at T = {f['kv_length']}" if f["kv_length"] else ""
     where = f["peak_activation_call"]
