@@ -28,6 +28,7 @@ CODES: dict[str, tuple[str, str]] = {
     "I201": ("info", "a YAML fallback rule was used instead of installed package source"),
     "I202": ("info", "a module was stubbed in the runtime dump"),
     "I203": ("info", "the model code read os.environ: what the analysis assumed (--env)"),
+    "I204": ("info", "the model code read torch.__version__: the torch version the analysis assumes"),
 }
 
 

@@ -50,6 +50,8 @@ ROWS = {
         ["--root", "m:Net", "--no-site-packages"], 0, "m.py:2:"),
     "I203": ({"m.py": NET.format(line="self.b = nn.Linear(2, 2) if os.environ.get('WIDE') else None").replace(
         "import torch.nn as nn", "import os\nimport torch.nn as nn")}, {}, ["--root", "m:Net"], 0, "m.py:8:"),
+    "I204": ({"m.py": NET.format(line="self.b = nn.Linear(2, 2) if torch.__version__ >= '2.0' else None").replace(
+        "import torch.nn as nn", "import torch\nimport torch.nn as nn")}, {}, ["--root", "m:Net"], 0, "m.py:8:"),
 }
 
 

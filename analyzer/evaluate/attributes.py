@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from analyzer.evaluate import dataclass_model, enum_model, function_model, hf_methods, module_views, skipped, stdlib_modules, tensor_values, torch_ops
+from analyzer.evaluate import dataclass_model, enum_model, function_model, hf_methods, module_views, skipped, stdlib_modules, tensor_values, torch_ops, version_model
 from analyzer.evaluate.configs import _config_class_info, _to_attrdict
 from analyzer.evaluate.construction import builtin_init
 from analyzer.evaluate.core import _PLAIN_TYPES, _ClassMap, _err
@@ -89,6 +89,8 @@ def get_attribute(ev, obj, name, span):
     t = type(obj)  # the value classes have no subclasses: compared by identity on this hot path
     if t is Unknown:
         return Unknown(obj.reason, obj.span, True)
+    if t is version_model.Version:
+        return version_model.attribute(obj, name, span)
     if t is ModuleObj:
         owner, member = ev.lookup_mro(obj.cls, name)
         if isinstance(member, FunctionValue) and member.kind == "property":

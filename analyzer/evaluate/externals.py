@@ -21,6 +21,7 @@ class Externals:
     fallbacks: dict[str, dict] = field(default_factory=dict)
     environment_probes: tuple[str, ...] = ()
     module_dirs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # what dir() of a modeled module gives
+    torch_version: str = "2.13.0"  # what torch.__version__ reads as (rules/externals.yaml torch_version)
     _probe_cache: dict = field(default_factory=dict)
 
     def is_environment_probe(self, qualname: str) -> bool:
@@ -55,7 +56,10 @@ def load_externals(path: Path | None = None) -> Externals:
     probes = data.get("environment_probes", [])
     if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
         raise bad("'environment_probes' must be a list of qualified-name patterns")
-    ext = Externals(tuple(pkgs), environment_probes=tuple(probes))
+    tv = data.get("torch_version", "2.13.0")
+    if not isinstance(tv, str):
+        raise bad("'torch_version' must be a string")
+    ext = Externals(tuple(pkgs), environment_probes=tuple(probes), torch_version=tv)
     for qual, names in (data.get("module_dirs") or {}).items():
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise bad(f"module_dirs.{qual}: expected a list of names")

@@ -19,7 +19,7 @@ from analyzer.evaluate.torch_functions import (
     _torch_fn,
     functional,
 )
-from analyzer.evaluate import dataclass_model, enum_model, function_model, importlib_model, stdlib_modules
+from analyzer.evaluate import dataclass_model, enum_model, function_model, importlib_model, stdlib_modules, version_model
 from analyzer.evaluate.values import (
     BuiltinClass,
     DType,
@@ -68,6 +68,8 @@ def external_attr(ev, modname: str, name: str, span):
     if modname == "torch.nn.functional":
         return functional(name)
     if modname == "torch":
+        if name == "__version__":
+            return version_model.torch_version(ev, span)
         if name in DTYPE_NAMES:
             return DType(torch_ops.DTYPES[name])
         if name in ("Tensor",):
@@ -126,6 +128,10 @@ def external_attr(ev, modname: str, name: str, span):
         return Intrinsic(qual, lambda ev, a, k, s: None)
     if modname == "numpy":
         return numpy_attr(name, span)
+    if modname.split(".")[0] == "packaging":
+        value = version_model.packaging_attr(ev, modname, name, span)
+        if value is not None:
+            return value
     if modname == "operator":
         v = getattr(operator, name, None)
         if callable(v):

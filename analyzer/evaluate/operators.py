@@ -7,7 +7,7 @@ import math
 
 import libcst as cst
 
-from analyzer.evaluate import enum_model, limits, module_views, stdlib_modules, tensor_shapes, tensor_values, torch_ops
+from analyzer.evaluate import enum_model, limits, module_views, stdlib_modules, tensor_shapes, tensor_values, torch_ops, version_model
 from analyzer.evaluate.core import _GROWING, _budget, _err, _Iter, _plain, range_len
 from analyzer.evaluate.kinds import _container_of
 from analyzer.evaluate.modules import container_items
@@ -101,6 +101,10 @@ def truth(ev, v, span) -> bool:
     return True
 
 
+_SYMBOLS = {cst.LessThan: "<", cst.LessThanEqual: "<=", cst.Equal: "==", cst.NotEqual: "!=",
+            cst.GreaterThan: ">", cst.GreaterThanEqual: ">="}
+
+
 def compare(ev, op, left, right, span):
     if op is cst.Is:
         if isinstance(left, Unknown) or isinstance(right, Unknown):
@@ -148,6 +152,8 @@ def compare(ev, op, left, right, span):
     fn = CMPOPS[op]
     if isinstance(left, Tensor) or isinstance(right, Tensor):
         return tensor_compare(op, left, right, span)
+    if (type(left) is version_model.TorchVersion or type(right) is version_model.TorchVersion) and op in _SYMBOLS:
+        return version_model.compare_torch_version(_SYMBOLS[op], left, right, span)
     if _plain(left) and _plain(right):
         _charge_sizes(ev, (left, right), span)
         try:
@@ -161,6 +167,8 @@ def compare(ev, op, left, right, span):
         left, right = enum_model.mixin_value(left), enum_model.mixin_value(right)
         if _plain(left) and _plain(right):
             return compare(ev, op, left, right, span)
+    if isinstance(left, version_model.Version) and isinstance(right, version_model.Version):
+        return version_model.compare(_SYMBOLS[op], left, right)
     if op is cst.Equal:
         return left is right
     if op is cst.NotEqual:
